@@ -1,0 +1,41 @@
+"""The course's derivations, one builder per claim, registered by id.
+
+Chapters display and verify them (``derivations.get("ch01.dot_product_variance").verify()``);
+the tests check that each one passes and that corrupting any single step makes the
+checker fail at exactly that step. Keeping them here, rather than inline in the
+chapters, is what makes that second test possible.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from vidlearn.derive import Derivation
+
+REGISTRY: dict[str, Callable[[], Derivation]] = {}
+
+
+def register(name: str):
+    """Decorator: add a derivation builder to :data:`REGISTRY` under ``name``."""
+
+    def deco(fn: Callable[[], Derivation]):
+        if name in REGISTRY:
+            raise ValueError(f"derivation {name!r} is registered twice")
+        REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def get(name: str) -> Derivation:
+    """Build the derivation registered as ``name`` (a fresh object each call)."""
+    try:
+        return REGISTRY[name]()
+    except KeyError:
+        raise KeyError(f"no derivation {name!r}; known: {sorted(REGISTRY)}") from None
+
+
+# Importing the chapter modules fills the registry.
+from vidlearn.derivations import attention, positional  # noqa: E402,F401
+
+__all__ = ["REGISTRY", "register", "get"]
