@@ -110,19 +110,31 @@ def scaled_dot_product_attention(
 
     ``fast=True`` uses torch's fused kernel (no weights available).
     """
-    _check_qkv(q, k, v)
     if fast:
         if return_weights:
             raise ValueError("the fast path does not compute weights; use fast=False with return_weights=True")
-        if mask is not None:
-            logits_shape = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
-            validate_mask(mask, logits_shape)
-            if mask.dtype != torch.bool:
-                mask = mask.to(q.dtype)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+        return _fast_attention(q, k, v, mask, scale)
+    _check_qkv(q, k, v)
     w = attention_weights(q, k, mask, scale=scale)  # (..., L_q, L_k)
     out = w @ v  # (..., L_q, d_v)
     return (out, w) if return_weights else out
+
+
+def _fast_attention(q, k, v, mask, scale):
+    """torch's fused kernel. Inputs are validated only when torch rejects them, so the
+    happy path pays no Python overhead, and a bad input still gets the course's message."""
+    if mask is not None and mask.dtype.is_floating_point and mask.dtype != q.dtype:
+        mask = mask.to(q.dtype)
+    try:
+        if mask is not None and mask.dtype != torch.bool and not mask.dtype.is_floating_point:
+            raise RuntimeError("integer mask")  # torch would accept some of these silently
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    except (RuntimeError, TypeError, ValueError, IndexError):
+        _check_qkv(q, k, v)
+        if mask is not None:
+            logits_shape = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+            validate_mask(mask, logits_shape)
+        raise
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -172,9 +184,14 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(
                     f"{name} must have shape (B, L, {self.d_model}) or (L, {self.d_model}), got {tuple(t.shape)}"
                 )
+        if x.ndim != context.ndim:
+            raise ValueError(
+                f"x {tuple(x.shape)} and context {tuple(context.shape)} must both be batched (B, L, D) "
+                "or both unbatched (L, D)"
+            )
         unbatched = x.ndim == 2
         if unbatched:
-            x, context = x[None], (context[None] if context.ndim == 2 else context)
+            x, context = x[None], context[None]
         if mask is not None and mask.ndim == 3:
             mask = mask[:, None]  # (B, 1, L_q, L_k): the same mask for every head
         q = split_heads(self.w_q(x), self.n_heads)  # (B, h, L_q, e)

@@ -54,8 +54,11 @@ class DerivationError(AssertionError):
     """Raised by :meth:`Derivation.verify` when a step does not follow."""
 
 
-class CheckTimeout(Exception):
-    """Internal: a sympy call ran past its time limit."""
+class CheckTimeout(BaseException):
+    """Internal: a sympy call ran past its time limit.
+
+    A BaseException, so that sympy's own ``except Exception`` blocks cannot swallow it.
+    """
 
 
 @contextlib.contextmanager
@@ -153,6 +156,23 @@ def parse(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, timeo
         raise ValueError(f"parsing {text!r} took longer than {timeout} s") from None
 
 
+def _check_power_size(a, b, text: str) -> None:
+    """Refuse numeric powers whose exact value would be enormous (``9**9**9``).
+
+    Exact integer arithmetic runs in C and cannot be interrupted by the time limit, so
+    the size is estimated in floating point first.
+    """
+    if not (getattr(a, "is_number", False) and getattr(b, "is_number", False)):
+        return
+    try:
+        exponent = abs(complex(sympy.N(b, 15)))
+        base_digits = abs(float(sympy.N(sympy.log(abs(sympy.N(a, 15)) + 1, 10), 15)))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"cannot size the power {a}**{b} in {text!r}") from None
+    if exponent > _MAX_EXPONENT or base_digits * exponent > 100 * _MAX_EXPONENT:
+        raise ValueError(f"the power {a}**{b} is too large to compute exactly (limit: exponent {_MAX_EXPONENT}) in {text!r}")
+
+
 def _to_sympy(node: ast.AST, symbols: dict, text: str):
     conv = lambda n: _to_sympy(n, symbols, text)  # noqa: E731
     if isinstance(node, ast.Constant):
@@ -173,22 +193,32 @@ def _to_sympy(node: ast.AST, symbols: dict, text: str):
         return symbols[name]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = conv(node.operand)
-        return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node.op, ast.UAdd):
+            return v
+        return -v if isinstance(v, (sympy.Number, sympy.MatrixBase)) else sympy.Mul(-1, v, evaluate=False)
     if isinstance(node, ast.BinOp):
         a, b = conv(node.left), conv(node.right)
         op = type(node.op)
-        if op is ast.Add:
-            return a + b
-        if op is ast.Sub:
-            return a - b
-        if op in (ast.Mult, ast.MatMult):
-            return a * b
-        if op is ast.Div:
-            return a / b
         if op in (ast.Pow, ast.BitXor):
-            if isinstance(b, sympy.Number) and isinstance(a, sympy.Number) and abs(b) > _MAX_EXPONENT:
-                raise ValueError(f"exponent {b} is too large (limit {_MAX_EXPONENT}) in {text!r}")
-            return a**b
+            _check_power_size(a, b, text)
+        if any(isinstance(x, sympy.MatrixBase) for x in (a, b)):
+            ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                   ast.MatMult: lambda: a * b, ast.Div: lambda: a / b, ast.Pow: lambda: a**b}
+            if op not in ops:
+                raise ValueError(f"operator {op.__name__} is not allowed on matrices in {text!r}")
+            return ops[op]()
+        # Unevaluated, so that a step is shown as written (sympy would otherwise tidy
+        # "(1/sqrt(d))**2 * d" into "1" before anyone has seen the step).
+        if op is ast.Add:
+            return sympy.Add(a, b, evaluate=False)
+        if op is ast.Sub:
+            return sympy.Add(a, sympy.Mul(-1, b, evaluate=False), evaluate=False)
+        if op in (ast.Mult, ast.MatMult):
+            return sympy.Mul(a, b, evaluate=False)
+        if op is ast.Div:
+            return sympy.Mul(a, sympy.Pow(b, -1, evaluate=False), evaluate=False)
+        if op in (ast.Pow, ast.BitXor):
+            return sympy.Pow(a, b, evaluate=False)
         raise ValueError(f"operator {op.__name__} is not allowed in {text!r}")
     if isinstance(node, (ast.Tuple, ast.List)):
         items = [conv(e) for e in node.elts]
@@ -199,11 +229,24 @@ def _to_sympy(node: ast.AST, symbols: dict, text: str):
             raise ValueError(f"function {shown!r} is not allowed in {text!r}; allowed: {sorted(_FUNCTIONS)}")
         if node.keywords:
             raise ValueError(f"keyword arguments are not allowed in {text!r}")
-        return _FUNCTIONS[node.func.id](*[conv(a) for a in node.args])
+        args = [conv(a) for a in node.args]
+        if node.func.id in ("factorial", "binomial"):
+            for a in args:
+                if getattr(a, "is_number", False) and abs(sympy.N(a)) > _MAX_EXPONENT:
+                    raise ValueError(f"{node.func.id} of {a} is too large (limit {_MAX_EXPONENT}) in {text!r}")
+        return _FUNCTIONS[node.func.id](*args)
     raise ValueError(f"{type(node).__name__} is not allowed in a math expression: {text!r}")
 
 
 # --------------------------------------------------------------------------- results
+
+
+def _tex_text(s: str) -> str:
+    """Escape a reason for use inside ``\\text{...}`` in MathJax."""
+    for ch, rep in (("\\", r"\backslash "), ("{", r"\{"), ("}", r"\}"), ("&", r"\&"), ("#", r"\#"),
+                    ("%", r"\%"), ("$", r"\$"), ("_", r"\_")):
+        s = s.replace(ch, rep)
+    return s
 
 
 @dataclass
@@ -249,8 +292,7 @@ class CheckResult:
         rows = [r"\begin{aligned}", f"& {self.latex[0]} \\\\"] if self.latex else []
         for s, tex in zip(self.steps, self.latex[1:]):
             mark = {True: r"\checkmark", False: r"\times", None: r"\cdot"}[s.ok]
-            reason = s.reason.replace("{", r"\{").replace("}", r"\}").replace("$", "")
-            rows.append(f"={tex} && {mark}\\ \\text{{{reason}}} \\\\")
+            rows.append(f"={tex} && {mark}\\ \\text{{{_tex_text(s.reason)}}} \\\\")
         body = "$$\n" + "\n".join(rows + [r"\end{aligned}"]) + "\n$$\n\n" if rows else ""
         verdict = "✅ every step checked" if self.ok else "❌ " + self.message
         methods = {s.method for s in self.steps if s.ok}
@@ -302,6 +344,19 @@ def _sample(sym: sympy.Symbol, rng: random.Random) -> sympy.Number:
     else:
         sign = rng.choice([-1, 1])
     return sympy.Float(sign * mag, 30)
+
+
+def _evaluated(e):
+    """Rebuild an expression bottom-up with sympy's automatic evaluation switched on.
+
+    Steps are stored unevaluated for display; checking works on this tidied copy, which
+    sympy handles much faster.
+    """
+    if isinstance(e, sympy.MatrixBase):
+        return e.applyfunc(_evaluated)
+    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+        return e
+    return e.func(*[_evaluated(a) for a in e.args])
 
 
 def _eval_derivatives(e):
@@ -367,7 +422,10 @@ class Derivation:
             canonical = self.symbols.setdefault(s.name, s)
             if canonical is not s:
                 repl[s] = canonical
-        return e.xreplace(repl) if repl else e
+        if not repl:
+            return e
+        with sympy.evaluate(False):  # keep the step as written
+            return e.xreplace(repl)
 
     def step(self, expr: Any, reason: str, *, subs: Mapping[Any, Any] | None = None) -> "Derivation":
         """Append ``= expr`` justified by ``reason``; ``subs`` makes it a specialisation."""
@@ -483,7 +541,7 @@ class Derivation:
         for m in self.misconceptions:
             if m.step not in (None, index):
                 continue
-            wrong = self._coerce(m.expr)
+            wrong = _evaluated(self._coerce(m.expr))
             same, _, _ = self._equal(cur, wrong, random.Random(self.seed))
             if same:
                 msg.append(f"Hint: {m.hint}")
@@ -497,8 +555,9 @@ class Derivation:
         rng = random.Random(self.seed)
         results: list[StepResult] = []
         failed, message = None, ""
-        prev = self.start
+        prev = _evaluated(self.start)
         for i, (cur, reason, subs) in enumerate(self.steps, start=1):
+            cur = _evaluated(cur)
             if failed is not None:
                 results.append(StepResult(i, reason, None, "skipped"))
                 prev = cur
@@ -530,7 +589,7 @@ class Derivation:
     def _repr_markdown_(self) -> str:
         lines = [r"\begin{aligned}", f"& {sympy.latex(self.start)} \\\\"]
         for e, reason, _ in self.steps:
-            lines.append(f"={sympy.latex(e)} && \\text{{{reason}}} \\\\")
+            lines.append(f"={sympy.latex(e)} && \\text{{{_tex_text(reason)}}} \\\\")
         head = f"**{self.title}**\n\n" if self.title else ""
         return head + "$$\n" + "\n".join(lines + [r"\end{aligned}"]) + "\n$$"
 

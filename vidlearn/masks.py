@@ -59,13 +59,17 @@ def padding_mask(
     return (positions[None, :] < lengths[:, None])[:, None, :]  # (B, 1, T)
 
 
-def to_additive(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Turn a boolean mask into an additive one (``True -> 0``, ``False -> -inf``); floats pass."""
+def to_additive(mask: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Turn a boolean mask into an additive one (``True -> 0``, ``False -> -inf``).
+
+    A float mask is already additive and passes unchanged (cast only if ``dtype`` is given);
+    a boolean one becomes ``dtype`` (float32 by default).
+    """
     if mask.dtype == torch.bool:
-        out = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        out = torch.zeros(mask.shape, dtype=dtype or torch.float32, device=mask.device)
         return out.masked_fill(~mask, float("-inf"))
     if mask.dtype.is_floating_point:
-        return mask.to(dtype)
+        return mask if dtype is None else mask.to(dtype)
     raise ValueError(f"a mask must be bool (True = may attend) or floating (additive), got dtype {mask.dtype}")
 
 

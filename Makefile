@@ -1,0 +1,45 @@
+# Two entry points: `make lab` (work through the course) and `make test` (check all of it).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBDIR  := build/notebooks
+# Every chapter and every solution notebook runs under nbval.
+NOTEBOOKS := $(wildcard chapters/*.py solutions/*.py)
+
+.PHONY: lab test test-unit test-notebooks notebooks bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	@# open .py chapters as notebooks on double-click (a setting local to this .venv)
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	$(BIN)/jupytext-config --settings-file $(VENV)/share/jupyter/lab/settings/overrides.json set-default-viewer python
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters
+
+test: test-unit test-notebooks
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+# Jupytext sources -> .ipynb in build/, then nbval runs every cell and fails on any error
+# (every claim in a chapter is an assertion, so a wrong claim fails here).
+notebooks: $(STAMP)
+	rm -rf $(NBDIR)
+	mkdir -p $(NBDIR)
+	for f in $(NOTEBOOKS); do mkdir -p $(NBDIR)/$$(dirname $$f); \
+	  $(BIN)/jupytext --quiet --to ipynb --output $(NBDIR)/$$(dirname $$f)/$$(basename $$f .py).ipynb $$f || exit 1; \
+	done
+
+test-notebooks: notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider $(NBDIR) --durations=5
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/attention.py
+
+clean:
+	rm -rf build .pytest_cache
