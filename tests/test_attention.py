@@ -443,3 +443,10 @@ def test_fast_path_refuses_weights():
 def test_mha_wrong_input_shape_raises(shape):
     with pytest.raises(ValueError, match="8"):
         MultiHeadAttention(8, 2)(torch.zeros(shape))
+
+
+def test_mha_rejects_unbatched_queries_with_batched_context():
+    # silently attending with clip 0's context only would hide a shape bug
+    m = MultiHeadAttention(8, 2)
+    with pytest.raises(ValueError, match="both be batched"):
+        m(torch.randn(5, 8), torch.randn(3, 4, 8))

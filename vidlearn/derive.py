@@ -142,7 +142,8 @@ def parse(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, timeo
     if len(text) > _MAX_CHARS:
         raise ValueError(f"expression is {len(text)} characters long; the limit is {_MAX_CHARS}")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # "^" is power in math; replaced before parsing, since Python's xor binds looser than "+"
+        tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
     except SyntaxError as e:
         raise ValueError(f"cannot parse {text!r}: {e.msg} (column {e.offset})") from None
     n_nodes = sum(1 for _ in ast.walk(tree))
@@ -199,7 +200,7 @@ def _to_sympy(node: ast.AST, symbols: dict, text: str):
     if isinstance(node, ast.BinOp):
         a, b = conv(node.left), conv(node.right)
         op = type(node.op)
-        if op in (ast.Pow, ast.BitXor):
+        if op is ast.Pow:
             _check_power_size(a, b, text)
         if any(isinstance(x, sympy.MatrixBase) for x in (a, b)):
             ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
@@ -217,7 +218,7 @@ def _to_sympy(node: ast.AST, symbols: dict, text: str):
             return sympy.Mul(a, b, evaluate=False)
         if op is ast.Div:
             return sympy.Mul(a, sympy.Pow(b, -1, evaluate=False), evaluate=False)
-        if op in (ast.Pow, ast.BitXor):
+        if op is ast.Pow:
             return sympy.Pow(a, b, evaluate=False)
         raise ValueError(f"operator {op.__name__} is not allowed in {text!r}")
     if isinstance(node, (ast.Tuple, ast.List)):
