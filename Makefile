@@ -38,8 +38,9 @@ notebooks: $(STAMP)
 	  $(BIN)/jupytext --quiet --to ipynb --output $(NBDIR)/$$(dirname $$f)/$$(basename $$f .py).ipynb $$f || exit 1; \
 	done
 
+# VIDLEARN_CHECK_STRICT: a reference solution that fails its own check() fails the run.
 test-notebooks: notebooks
-	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider $(NBDIR) --durations=5
+	VIDLEARN_CHECK_STRICT=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider $(NBDIR) --durations=5
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/attention.py

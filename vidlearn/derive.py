@@ -31,6 +31,7 @@ import math
 import random
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -62,13 +63,16 @@ class CheckTimeout(BaseException):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: float):
+def _time_limit(seconds: float | None):
     """Interrupt the block after ``seconds`` (SIGALRM; only in the main thread on Unix).
 
-    Elsewhere the block runs without a limit rather than failing.
+    ``None`` means no limit; a limit of zero or less raises at once. Where SIGALRM is not
+    usable the block runs without a limit rather than failing.
     """
+    if seconds is not None and seconds <= 0:
+        raise CheckTimeout()
     usable = (
-        seconds
+        seconds is not None
         and hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
         and signal.getitimer(signal.ITIMER_REAL)[0] == 0.0  # don't clobber an outer timer
@@ -406,6 +410,7 @@ class Derivation:
         self.misconceptions = list(misconceptions)
         self.start = self._coerce(start)
         self.steps: list[tuple[Any, str, dict | None]] = []
+        self._deadline: float | None = None
 
     # -- building
     def _coerce(self, e):
@@ -453,6 +458,12 @@ class Derivation:
         return [self.start] + [e for e, _, _ in self.steps]
 
     # -- checking
+    def _limit(self) -> float:
+        """Seconds allowed for the next sympy call: the per-call timeout, capped by the budget."""
+        if self._deadline is None:
+            return self.timeout
+        return min(self.timeout, self._deadline - time.monotonic())
+
     def _symbolic_zero(self, diff) -> bool | None:
         """True if sympy proves ``diff == 0``; None if it cannot tell (or runs out of time)."""
         tactics = (
@@ -462,7 +473,7 @@ class Derivation:
         )
         for tactic in tactics:
             try:
-                with _time_limit(self.timeout):
+                with _time_limit(self._limit()):
                     out = [tactic(x) for x in _entries(diff)]
             except CheckTimeout:
                 continue
@@ -477,7 +488,7 @@ class Derivation:
     def _numeric(self, a, b, rng: random.Random):
         """Compare ``a`` and ``b`` at random points: (agrees, counterexample or None, n_valid)."""
         try:
-            with _time_limit(self.timeout):
+            with _time_limit(self._limit()):
                 a, b = _eval_derivatives(a), _eval_derivatives(b)
         except CheckTimeout:
             return True, None, 0
@@ -486,7 +497,7 @@ class Derivation:
         for _ in range(self.n_points):
             point = {s: _sample(s, rng) for s in syms}
             try:
-                with _time_limit(self.timeout):
+                with _time_limit(self._limit()):
                     for ea, eb in zip(_entries(a), _entries(b)):
                         va, vb = _evaluate(ea, point), _evaluate(eb, point)
                         if va is None or vb is None:
@@ -520,14 +531,14 @@ class Derivation:
         else:
             diff = prev - cur
             try:
-                with _time_limit(self.timeout):
+                with _time_limit(self._limit()):
                     sd = sympy.simplify(diff) if not _is_matrix(diff) else diff.applyfunc(sympy.simplify)
                 msg.append(f"previous − this = {sympy.sstr(sd)}.")
             except CheckTimeout:
                 pass
             if not _is_matrix(prev) and prev != 0 and cur != 0:
                 try:
-                    with _time_limit(self.timeout):
+                    with _time_limit(self._limit()):
                         ratio = sympy.simplify(cur / prev)
                     if ratio == -1:
                         msg.append("The sign is flipped.")
@@ -549,10 +560,21 @@ class Derivation:
                 break
         return " ".join(msg)
 
-    def check(self) -> CheckResult:
-        """Check every step; the message names the first one that does not follow."""
+    def check(self, budget: float | None = None) -> CheckResult:
+        """Check every step; the message names the first one that does not follow.
+
+        ``budget`` caps the total seconds spent in sympy (for untrusted input); a step that
+        cannot be decided within it fails as undecided.
+        """
         if not self.steps:
             raise ValueError("a derivation needs at least one step")
+        self._deadline = None if budget is None else time.monotonic() + budget
+        try:
+            return self._check()
+        finally:
+            self._deadline = None
+
+    def _check(self) -> CheckResult:
         rng = random.Random(self.seed)
         results: list[StepResult] = []
         failed, message = None, ""
@@ -582,6 +604,11 @@ class Derivation:
             latex=[sympy.latex(e) for e in self.expressions],
             title=self.title,
         )
+
+    def equivalent(self, a: Any, b: Any) -> bool:
+        """Whether ``a == b`` under this derivation's assumptions, decided as a step would be."""
+        a, b = _evaluated(self._coerce(a)), _evaluated(self._coerce(b))
+        return self._equal(a, b, random.Random(self.seed))[0]
 
     def verify(self) -> CheckResult:
         """:meth:`check`, raising :class:`DerivationError` on the first wrong step."""

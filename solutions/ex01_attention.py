@@ -1,0 +1,130 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: vidlearn
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+#   vidlearn:
+#     exercise: ex01
+# ---
+
+# %% [markdown]
+# # Exercise 1 — attention from scratch
+#
+# Companion to [chapter 1](../chapters/01_scaled_dot_product_attention.py). You write the pieces of
+# attention yourself; after each one, run the `check(...)` cell below it. It runs the same tests the
+# teacher's grader runs and tells you at once what passed, or the first failing case with a hint.
+# Ask for a more specific hint with `hint("<question id>")`, and get the inputs of a failing case with
+# `case("<question id>", n)`.
+#
+# Rules: use plain PyTorch (`torch`, `torch.exp`, `@`, ...), not `torch.softmax`,
+# `F.scaled_dot_product_attention` or the `vidlearn` library's own implementations. Do not rename
+# the functions: the grader calls them by name.
+
+# %%
+import math
+
+import torch
+
+from vidlearn.grading import case, check, hint  # noqa: F401
+
+# %% [markdown]
+# ## 1. A stable softmax (2 points)
+#
+# `softmax(x, dim=-1)` returns $e^{x_i}/\sum_j e^{x_j}$ along `dim`. It must
+# - not overflow for large logits (subtract the maximum first: softmax is shift invariant);
+# - return **zeros** for a slice that is `-inf` everywhere (a query with nothing to attend to),
+#   not NaN;
+# - keep the input's dtype and shape.
+
+# %%
+def softmax(x, dim=-1):
+    ### BEGIN SOLUTION
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+    ### END SOLUTION
+
+
+# %%
+check("ex01.softmax", softmax)
+
+# %% [markdown]
+# ## 2. Scaled dot-product attention (4 points)
+#
+# `scaled_dot_product_attention(q, k, v, mask=None)` computes
+# $\operatorname{softmax}(QK^\top/\sqrt{d_k})\,V$ for `q (..., L_q, d_k)`, `k (..., L_k, d_k)`,
+# `v (..., L_k, d_v)` and returns `(..., L_q, d_v)`. The optional boolean `mask` broadcasts to
+# `(..., L_q, L_k)`; **True means "may attend"**. Use your `softmax` from part 1.
+
+# %%
+def scaled_dot_product_attention(q, k, v, mask=None):
+    ### BEGIN SOLUTION
+    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return softmax(logits, dim=-1) @ v
+    ### END SOLUTION
+
+
+# %%
+check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
+
+# %% [markdown]
+# ## 3. Splitting and merging heads (1 + 1 points)
+#
+# `split_heads(x, n_heads)` turns `(B, L, h·e)` into `(B, h, L, e)`, where head `i` owns the
+# contiguous channels `i·e .. (i+1)·e - 1`. `merge_heads(x)` undoes it: `(B, h, L, e) -> (B, L, h·e)`.
+
+# %%
+def split_heads(x, n_heads):
+    ### BEGIN SOLUTION
+    B, L, D = x.shape
+    return x.reshape(B, L, n_heads, D // n_heads).transpose(1, 2)
+    ### END SOLUTION
+
+
+def merge_heads(x):
+    ### BEGIN SOLUTION
+    B, h, L, e = x.shape
+    return x.transpose(1, 2).reshape(B, L, h * e)
+    ### END SOLUTION
+
+
+# %%
+check("ex01.split_heads", split_heads)
+check("ex01.merge_heads", merge_heads)
+
+# %% [markdown]
+# ## 4. Derivation: Var(q·k) = d_k (2 points)
+#
+# $q$ and $k$ have independent components with mean 0 and variance 1, so
+# $E[q_iq_j] = \delta_{ij}$ and
+#
+# $$\operatorname{Var}(q\cdot k) = E[(q\cdot k)^2] = \sum_i\sum_j E[q_iq_j]\,E[k_ik_j]
+#   = \sum_{i=1}^{d_k}\sum_{j=1}^{d_k}\delta_{ij}^2 .$$
+#
+# Continue the derivation to $d_k$. Return a list of `(expression, reason)` pairs; the first
+# expression follows the one above. Expressions are written like Python/sympy:
+# `Sum(f, (i, 1, d_k))`, `KroneckerDelta(i, j)`, `sqrt(d_k)`, `d_k**2`. `vidlearn.derive`
+# checks every step and names the first that does not follow.
+
+# %%
+def var_qk_steps():
+    ### BEGIN SOLUTION
+    return [
+        ("Sum(1, (i, 1, d_k))", "for each i only j = i gives δ_ij² = 1; the other terms are 0"),
+        ("d_k", "d_k ones"),
+    ]
+    ### END SOLUTION
+
+
+# %%
+check("ex01.var_qk", var_qk_steps)

@@ -1,0 +1,198 @@
+"""The question bank: what each exercise asks, how it is tested, and the mistakes we recognise.
+
+A question is either
+
+* a **function** question: the student writes a function; it is called on deterministic test
+  cases and its outputs are compared with the reference's; or
+* a **derivation** question: the student writes a function returning a list of
+  ``(expression, reason)`` steps from a given start to a given target; every step is checked
+  by :mod:`vidlearn.derive`.
+
+Known misconceptions are data: a wrong-but-plausible implementation (or expression) with
+hints in tiers, nudge first. A failing answer that behaves exactly like a misconception gets
+its hints.
+
+Everything here runs on the trusted side: the student's code is never imported or called by
+this module; it only sees plain values (tensors, numbers, strings) that the student's code
+produced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "Case",
+    "Misconception",
+    "FunctionQuestion",
+    "DerivationQuestion",
+    "Outcome",
+    "REGISTRY",
+    "register",
+    "get_question",
+    "questions_for",
+    "exercises",
+    "compare",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test input: ``fn(*args, **kwargs)``, described by ``label`` in feedback."""
+
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A recognisable mistake: a wrong implementation (``fn``) or wrong expression (``expr``)."""
+
+    name: str
+    hints: tuple[str, ...]
+    fn: Callable | None = None
+    expr: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The grade of one question for one submission."""
+
+    question: str
+    score: float
+    max_score: float
+    feedback: str
+    misconception: str | None = None
+    passed: int = 0
+    total: int = 0
+    failed_case: int | None = None
+
+
+@dataclass(frozen=True)
+class FunctionQuestion:
+    id: str
+    name: str
+    points: float
+    reference: Callable
+    make_cases: Callable[[], list[Case]]
+    misconceptions: tuple[Misconception, ...] = ()
+    hints: tuple[str, ...] = ()
+    atol: float = 1e-8
+    rtol: float = 1e-6
+    kind: str = "function"
+
+    def cases(self) -> list[Case]:
+        return self.make_cases()
+
+    def expected(self) -> list[Any]:
+        return [self.reference(*c.args, **c.kwargs) for c in self.cases()]
+
+
+@dataclass(frozen=True)
+class DerivationQuestion:
+    id: str
+    name: str
+    points: float
+    start: str
+    target: str
+    assumptions: dict
+    prompt: str
+    misconceptions: tuple[Misconception, ...] = ()
+    hints: tuple[str, ...] = ()
+    max_steps: int = 30
+    kind: str = "derivation"
+
+    def cases(self) -> list[Case]:
+        return [Case(args=(), label="the derivation")]
+
+
+REGISTRY: dict[str, FunctionQuestion | DerivationQuestion] = {}
+
+
+def register(q):
+    if q.id in REGISTRY:
+        raise ValueError(f"question {q.id!r} registered twice")
+    if not q.id.startswith(q.id.split(".")[0] + ".") or not q.id[:2] == "ex":
+        raise ValueError(f"question ids look like 'exNN.name', got {q.id!r}")
+    REGISTRY[q.id] = q
+    return q
+
+
+def _load() -> None:
+    # importing the exercise modules fills the registry
+    from vidlearn.grading import ex01, ex02  # noqa: F401
+
+
+def get_question(qid: str):
+    _load()
+    try:
+        return REGISTRY[qid]
+    except KeyError:
+        raise KeyError(f"no question {qid!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def questions_for(exercise: str) -> list:
+    """Questions of one exercise (``"ex01"``), in registration order."""
+    _load()
+    qs = [q for q in REGISTRY.values() if q.id.split(".")[0] == exercise]
+    if not qs:
+        raise KeyError(f"no exercise {exercise!r}; known: {', '.join(exercises())}")
+    return qs
+
+
+def exercises() -> list[str]:
+    _load()
+    return sorted({q.id.split(".")[0] for q in REGISTRY.values()})
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a tensor of shape {tuple(x.shape)} and dtype {x.dtype}"
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of {len(x)} items"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def compare(expected: Any, got: Any, atol: float, rtol: float, *, equal_nan: bool = False) -> str | None:
+    """``None`` if ``got`` matches ``expected``; otherwise the reason, in words.
+
+    ``got`` must be a plain value as decoded from the wire (tensor, number, string, list).
+    """
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor) or type(got) is not torch.Tensor:
+            return f"expected a tensor, got {_describe(got)}"
+        if got.shape != expected.shape:
+            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if got.dtype != expected.dtype:
+            return f"expected dtype {expected.dtype}, got {got.dtype}"
+        if expected.dtype == torch.bool:
+            return None if torch.equal(got, expected) else "some entries are wrong"
+        e, g = expected.double(), got.double()
+        if not equal_nan and torch.isnan(g).any() and not torch.isnan(e).any():
+            return "your output contains NaN"
+        if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=equal_nan):
+            finite = torch.isfinite(e) & torch.isfinite(g)
+            err = (g - e)[finite].abs().max().item() if finite.any() else math.inf
+            return f"values differ (max |difference| {err:.3g})"
+        return None
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(expected):
+            return f"expected {_describe(expected)}, got {_describe(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            reason = compare(e, g, atol, rtol, equal_nan=equal_nan)
+            if reason:
+                return f"item {i}: {reason}"
+        return None
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            return f"expected a number, got {_describe(got)}"
+        return None if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) else f"expected {expected}, got {got}"
+    return None if got == expected else f"expected {expected!r}, got {_describe(got)}"

@@ -1,0 +1,286 @@
+"""Running a worker (student code) in a sandbox, with limits, and talking to it safely.
+
+Isolation, strongest available first:
+
+* **bubblewrap** (``bwrap``): the whole filesystem read-only, a private empty ``/tmp``,
+  the submissions and the gradebook's folder hidden, no network, fresh PID/IPC/UTS
+  namespaces, an empty environment, the sandbox killed with its parent;
+* **cgroups** (when this process may create them, e.g. as root): a cap on the number of
+  processes (fork bombs) and on memory, files in ``/tmp`` included;
+* **rlimits**, always: address space, CPU seconds, file size, no core dumps, and (for a
+  non-root user) a process count;
+* **wall-clock deadlines**, always, enforced here: a worker that does not answer in time is
+  killed with its whole process tree.
+
+Without bwrap (macOS, Windows, minimal Linux) grading still runs, with limits only, and a
+warning says so.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidlearn.grading import wire
+
+__all__ = ["Limits", "Worker", "WorkerDied", "WorkerTimeout", "bwrap_available", "isolation_summary"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 30.0  # seconds for running the notebook, and again for each question
+    memory_mb: int = 2048
+    file_mb: int = 16
+    max_processes: int = 64
+
+
+class WorkerTimeout(Exception):
+    """The worker did not answer before its deadline (it has been killed)."""
+
+
+class WorkerDied(Exception):
+    """The worker exited or closed its channel (it has been reaped)."""
+
+
+_BWRAP_OK: bool | None = None
+
+
+def bwrap_available() -> bool:
+    """Whether ``bwrap`` exists and can create a sandbox here (checked once)."""
+    global _BWRAP_OK
+    if _BWRAP_OK is None:
+        exe = shutil.which("bwrap")
+        _BWRAP_OK = False
+        if exe and sys.platform.startswith("linux"):
+            try:
+                probe = subprocess.run(
+                    [exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+                    capture_output=True,
+                    timeout=20,
+                )
+                _BWRAP_OK = probe.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                _BWRAP_OK = False
+    return _BWRAP_OK
+
+
+class _Cgroup:
+    """A throw-away cgroup capping processes and memory, where this process may make one."""
+
+    def __init__(self, limits: Limits):
+        self.dirs: list[Path] = []
+        name = f"vidlearn-{uuid.uuid4().hex[:12]}"
+        root = Path("/sys/fs/cgroup")
+        try:
+            if (root / "cgroup.controllers").exists():  # cgroup v2
+                d = root / name
+                d.mkdir()
+                self.dirs.append(d)
+                (d / "pids.max").write_text(str(limits.max_processes))
+                (d / "memory.max").write_text(str(limits.memory_mb << 20))
+            else:  # cgroup v1: one hierarchy per controller
+                for ctrl, file, value in (
+                    ("pids", "pids.max", limits.max_processes),
+                    ("memory", "memory.limit_in_bytes", limits.memory_mb << 20),
+                ):
+                    d = root / ctrl / name
+                    d.mkdir()
+                    self.dirs.append(d)
+                    (d / file).write_text(str(value))
+        except OSError:
+            self.remove()
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def kill(self) -> None:
+        for d in self.dirs:
+            try:
+                for pid in (d / "cgroup.procs").read_text().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+            except OSError:
+                pass
+
+    def remove(self) -> None:
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.dirs = []
+
+
+def _user_process_count() -> int:
+    uid, n = os.getuid(), 0
+    for entry in Path("/proc").iterdir() if Path("/proc").exists() else []:
+        if entry.name.isdigit():
+            try:
+                n += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return n
+
+
+def isolation_summary() -> str:
+    if bwrap_available():
+        return "bubblewrap sandbox (read-only filesystem, private /tmp, no network, own PID namespace) + limits"
+    return "limits only (no bubblewrap): time, memory, file size and process limits, but no filesystem or network isolation"
+
+
+def _hideable(paths) -> list[str]:
+    """Folders that may be masked in the sandbox: never one the worker itself needs to run."""
+    import vidlearn
+
+    needed = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+              Path(vidlearn.__file__).resolve().parent, Path("/tmp")]
+    out = set()
+    for p in paths:
+        p = Path(p).resolve()
+        if p.is_dir() and p != Path("/") and not any(n == p or p in n.resolve().parents for n in needed):
+            out.add(str(p))
+    return sorted(out)
+
+
+class Worker:
+    """One sandboxed ``vidlearn.grading.worker`` process and the frames to and from it."""
+
+    def __init__(self, limits: Limits, hide: list[Path] = ()):
+        self.limits = limits
+        self.cgroup = _Cgroup(limits) if os.geteuid() == 0 else None
+        inner = [sys.executable, "-m", "vidlearn.grading.worker"]
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "VIDLEARN_GRADING": "1", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+        self.sandboxed = bwrap_available()
+        self._scratch = None
+        if self.sandboxed:
+            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+            for h in _hideable(hide):
+                cmd += ["--tmpfs", h]  # other students' files and the gradebook are not visible
+            cmd += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", "/tmp", "--clearenv"]
+            for k, v in env.items():
+                cmd += ["--setenv", k, v]
+            cmd += inner
+        else:
+            self._scratch = tempfile.mkdtemp(prefix="vidlearn-grade-")
+            env = {**env, "HOME": self._scratch, "TMPDIR": self._scratch}
+            cmd = inner
+        procs = self.cgroup.procs_files if self.cgroup else []
+        if procs:
+            # join the cgroup before bwrap starts, so every process of the sandbox is inside it
+            cmd = ["/bin/sh", "-c", 'for f in $VIDLEARN_CGROUPS; do echo $$ > "$f" || exit 97; done; exec "$@"',
+                   "vidlearn-shim", *cmd]
+            env = {**env, "VIDLEARN_CGROUPS": " ".join(procs)}
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=self._scratch or "/",
+            start_new_session=True,
+        )
+        self._buf = b""
+
+    def start(self, cells: list[str], skip: set[int], total_budget: float) -> None:
+        nproc = 0 if (os.geteuid() == 0 or sys.platform != "linux") else _user_process_count() + self.limits.max_processes
+        self.send({
+            "cells": cells,
+            "skip": sorted(skip),
+            "limits": {
+                "memory_mb": self.limits.memory_mb,
+                "file_mb": self.limits.file_mb,
+                "cpu_seconds": int(total_budget) + 5,
+                "nproc": nproc,
+            },
+        })
+
+    def send(self, message: dict) -> None:
+        try:
+            wire.write_frame(self.proc.stdin.fileno(), message)
+        except (BrokenPipeError, OSError):
+            self.kill()
+            raise WorkerDied("the worker closed its input") from None
+
+    def receive(self, deadline: float) -> dict:
+        """The next frame, or WorkerTimeout / WorkerDied (and the worker is gone)."""
+        fd = self.proc.stdout.fileno()
+        while True:
+            if len(self._buf) >= 4:
+                (n,) = struct.unpack(">I", self._buf[:4])
+                if n > wire.MAX_FRAME:
+                    self.kill()
+                    raise WorkerDied(f"the worker sent a {n}-byte frame (limit {wire.MAX_FRAME})")
+                if len(self._buf) >= 4 + n:
+                    body, self._buf = self._buf[4 : 4 + n], self._buf[4 + n :]
+                    try:
+                        import json
+
+                        msg = json.loads(body)
+                    except ValueError:
+                        self.kill()
+                        raise WorkerDied("the worker sent a malformed frame") from None
+                    if not isinstance(msg, dict):
+                        self.kill()
+                        raise WorkerDied("the worker sent a malformed frame")
+                    return msg
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerTimeout()
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                self.kill()
+                raise WorkerDied("the worker exited")
+            self._buf += chunk
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.cgroup:
+            self.cgroup.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self.cgroup:
+            self.cgroup.remove()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def close(self) -> None:
+        """Ask the worker to stop, then make sure it has."""
+        if self.proc.poll() is None:
+            try:
+                wire.write_frame(self.proc.stdin.fileno(), {"cmd": "done"})
+                self.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
