@@ -515,7 +515,7 @@ class Derivation:
             sa = a.shape if _is_matrix(a) else "scalar"
             sb = b.shape if _is_matrix(b) else "scalar"
             return False, f"shape mismatch: {sa} vs {sb}", None
-        if self._symbolic_zero(a - b):
+        if a == b or self._symbolic_zero(a - b):  # structural equality first: free, and common
             return True, "symbolic", None
         agrees, counter, n_valid = self._numeric(a, b, rng)
         if not agrees:
@@ -605,10 +605,14 @@ class Derivation:
             title=self.title,
         )
 
-    def equivalent(self, a: Any, b: Any) -> bool:
+    def equivalent(self, a: Any, b: Any, budget: float | None = None) -> bool:
         """Whether ``a == b`` under this derivation's assumptions, decided as a step would be."""
         a, b = _evaluated(self._coerce(a)), _evaluated(self._coerce(b))
-        return self._equal(a, b, random.Random(self.seed))[0]
+        self._deadline = None if budget is None else time.monotonic() + budget
+        try:
+            return self._equal(a, b, random.Random(self.seed))[0]
+        finally:
+            self._deadline = None
 
     def verify(self) -> CheckResult:
         """:meth:`check`, raising :class:`DerivationError` on the first wrong step."""

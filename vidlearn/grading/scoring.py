@@ -140,15 +140,15 @@ def _score_derivation(question: DerivationQuestion, results: list[Result], budge
         return zero(question, f"cannot read your steps: {err}")
     result = d.check(budget=budget)
     last = d.expressions[-1]
+    if result.ok and d.equivalent(last, target, budget=budget / 4):
+        return Outcome(question.id, float(question.points), float(question.points),
+                       f"all {len(steps)} steps follow and you reached the target", None, 1, 1)
     mistaken = None
     suspects = [last] if result.ok else [d.expressions[result.failed_step], last]
     for m in question.misconceptions:
-        if m.expr is not None and any(d.equivalent(s, d._coerce(m.expr)) for s in suspects):
+        if m.expr is not None and any(d.equivalent(s, d._coerce(m.expr), budget=budget / 8) for s in suspects):
             mistaken = m
             break
-    if result.ok and d.equivalent(last, target):
-        return Outcome(question.id, float(question.points), float(question.points),
-                       f"all {len(steps)} steps follow and you reached the target", None, 1, 1)
     if result.ok:
         feedback = f"every step follows, but you stopped at {last} instead of reaching {question.target}."
     else:

@@ -1,0 +1,250 @@
+"""Exercises: generated from solutions, solutions earn full marks, untouched exercises zero,
+and every known misconception is recognised with its hint, in check() and in the gradebook."""
+
+import csv
+import textwrap
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from vidlearn.grading import case
+from vidlearn.grading.feedback import check, evaluate, hint
+from vidlearn.grading.gradebook import grade_submissions, write_gradebook
+from vidlearn.grading.notebooks import build_exercises, read_submission, strip_solutions
+from vidlearn.grading.questions import exercises, get_question, questions_for
+from vidlearn.grading.sandbox import Limits
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("ex*.py"))
+EXERCISES = sorted((ROOT / "exercises").glob("ex*.py"))
+LIMITS = Limits(timeout=20, memory_mb=2048)
+# questions whose solution calls another question's function
+USES = {"ex01.softmax": {"ex01.scaled_dot_product_attention"}}
+
+FUNCTION_MISCONCEPTIONS = [
+    (q.id, m)
+    for ex in exercises()
+    for q in questions_for(ex)
+    for m in q.misconceptions
+    if m.fn is not None
+]
+DERIVATION_MISCONCEPTIONS = [
+    (q.id, m)
+    for ex in exercises()
+    for q in questions_for(ex)
+    for m in q.misconceptions
+    if m.expr is not None
+]
+
+
+def test_committed_exercises_are_what_build_exercises_writes():
+    stale = build_exercises(ROOT / "solutions", ROOT / "exercises", check_only=True)
+    assert stale == [], f"run `vidlearn build-exercises`: {stale}"
+    assert [p.name for p in SOLUTIONS] == [p.name for p in EXERCISES]
+
+
+def test_exercises_contain_no_solution_and_know_their_exercise():
+    for path in EXERCISES:
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
+        assert jupytext.read(path).metadata["vidlearn"]["exercise"] == path.name[:4]
+
+
+def test_strip_solutions_keeps_indentation_and_rejects_broken_markers():
+    src = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\ny = 1"
+    assert strip_solutions(src) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\ny = 1"
+    for broken in ("### BEGIN SOLUTION\nx", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
+        with pytest.raises(ValueError):
+            strip_solutions(broken)
+
+
+def test_every_exercise_has_three_misconceptions_and_every_question_a_grader_id():
+    for ex in exercises():
+        qs = questions_for(ex)
+        assert sum(len(q.misconceptions) for q in qs) >= 3
+        for q in qs:
+            assert q.id.startswith(ex + ".")
+            assert all(m.hints for m in q.misconceptions)
+
+
+# ------------------------------------------------------------------ the grader on whole notebooks
+
+
+def _ipynb(src: Path, dest: Path) -> Path:
+    jupytext.write(jupytext.read(src), dest, fmt="ipynb")
+    return dest
+
+
+def _submission(tmp: Path, name: str, solution: Path, replace: str, new_code: str) -> Path:
+    """A copy of a solution notebook whose function ``replace`` is redefined by ``new_code``
+    in a new cell right after its definition (as a student's later cell would)."""
+    nb = jupytext.read(solution)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and f"def {replace}(" in cell.source:
+            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(new_code))
+            break
+    else:
+        raise AssertionError(f"{replace} not found in {solution}")
+    path = tmp / name
+    jupytext.write(nb, path, fmt="py:percent")
+    return path
+
+
+def _misconception_code(qid: str, m) -> str:
+    q = get_question(qid)
+    module = f"vidlearn.grading.{qid.split('.')[0]}"
+    if m.fn is not None:
+        return f"from {module} import {m.fn.__name__} as {q.name}"
+    return f"def {q.name}():\n    return [({m.expr!r}, 'my answer')]"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One sandboxed batch: solutions and exercises (.py and .ipynb) and one notebook per misconception."""
+    tmp = tmp_path_factory.mktemp("submissions")
+    paths = list(SOLUTIONS) + list(EXERCISES)
+    saved = {src: _ipynb(src, tmp / f"{src.parent.name}_{src.stem}_saved.ipynb") for src in SOLUTIONS[:1] + EXERCISES[:1]}
+    paths += list(saved.values())
+    wanted = {}
+    for k, (qid, m) in enumerate(FUNCTION_MISCONCEPTIONS + DERIVATION_MISCONCEPTIONS):
+        ex = qid.split(".")[0]
+        solution = next(p for p in SOLUTIONS if p.name.startswith(ex))
+        q = get_question(qid)
+        code = _misconception_code(qid, m)
+        path = _submission(tmp, f"{ex}_misconception_{k:02d}.py", solution, q.name, code)
+        paths.append(path)
+        wanted[str(path)] = (qid, m)
+    reports = grade_submissions(paths, limits=LIMITS, jobs=2)
+    out = tmp / "gradebook.csv"
+    write_gradebook(reports, out)
+    rows = list(csv.DictReader(out.open()))
+    return {r.submission: r for r in reports}, rows, wanted, saved
+
+
+def test_solutions_get_full_marks(graded):
+    reports, *_ = graded
+    for path in SOLUTIONS:
+        r = reports[str(path)]
+        assert r.score == r.max_score > 0, [(o.question, o.feedback) for o in r.outcomes]
+
+
+def test_untouched_exercises_get_zero(graded):
+    reports, *_ = graded
+    for path in EXERCISES:
+        r = reports[str(path)]
+        assert r.score == 0 and r.max_score > 0
+        assert all("not answered yet" in o.feedback for o in r.outcomes)
+
+
+def test_saved_ipynb_grades_like_the_py(graded):
+    reports, _, _, saved = graded
+    assert len(saved) == 2
+    for src, ipynb in saved.items():
+        as_py, as_ipynb = reports[str(src)], reports[str(ipynb)]
+        assert as_ipynb.exercise == as_py.exercise
+        assert [(o.question, o.score) for o in as_ipynb.outcomes] == [(o.question, o.score) for o in as_py.outcomes]
+
+
+def test_gradebook_has_one_row_per_submission_and_question(graded):
+    reports, rows, *_ = graded
+    assert len(rows) == sum(len(r.outcomes) for r in reports.values())
+    assert set(rows[0]) >= {"submission", "question", "score", "max_score", "feedback"}
+    assert all(row["question"].startswith(row["exercise"] + ".") for row in rows)
+
+
+@pytest.mark.parametrize("qid,m", FUNCTION_MISCONCEPTIONS + DERIVATION_MISCONCEPTIONS,
+                         ids=[f"{q}:{m.name}" for q, m in FUNCTION_MISCONCEPTIONS + DERIVATION_MISCONCEPTIONS])
+def test_misconception_is_recognised_in_the_gradebook(graded, qid, m):
+    _, rows, wanted, _ = graded
+    path = next(p for p, (q, mm) in wanted.items() if q == qid and mm is m)
+    row = next(r for r in rows if r["submission"] == path and r["question"] == qid)
+    assert float(row["score"]) < float(row["max_score"])
+    assert row["misconception"] == m.name
+    assert m.hints[0] in row["feedback"]
+    # the other questions of the same notebook are untouched by the mistake (except those whose
+    # reference solution calls the replaced function: attention uses the notebook's softmax)
+    affected = {qid} | USES.get(qid, set())
+    others = [r for r in rows if r["submission"] == path and r["question"] not in affected]
+    assert others
+    assert all(r["score"] == r["max_score"] for r in others)
+
+
+# ------------------------------------------------------------------ in the notebook
+
+
+@pytest.mark.parametrize("qid,m", FUNCTION_MISCONCEPTIONS, ids=[f"{q}:{m.name}" for q, m in FUNCTION_MISCONCEPTIONS])
+def test_misconception_is_recognised_by_check(qid, m):
+    outcome = evaluate(qid, m.fn)
+    assert outcome.score < outcome.max_score
+    assert outcome.misconception == m.name
+    assert m.hints[0] in outcome.feedback
+
+
+@pytest.mark.parametrize("qid,m", DERIVATION_MISCONCEPTIONS, ids=[f"{q}:{m.name}" for q, m in DERIVATION_MISCONCEPTIONS])
+def test_derivation_misconception_is_recognised_by_check(qid, m):
+    outcome = evaluate(qid, lambda: [(m.expr, "my answer")])
+    assert outcome.score == 0 and outcome.misconception == m.name and m.hints[0] in outcome.feedback
+
+
+def test_hints_come_in_tiers(capsys):
+    from vidlearn.grading.ex01 import _attn_divide_by_dk
+
+    m = next(m for m in get_question("ex01.scaled_dot_product_attention").misconceptions if m.name == "divides by d_k")
+    check("ex01.scaled_dot_product_attention", _attn_divide_by_dk)
+    first = capsys.readouterr().out
+    assert "❌" in first and m.hints[0] in first and m.hints[1] not in first
+    assert 'case("ex01.scaled_dot_product_attention", 1)' in first
+    hint("ex01.scaled_dot_product_attention")
+    assert m.hints[1] in capsys.readouterr().out
+    hint("ex01.scaled_dot_product_attention")
+    assert "last hint" in capsys.readouterr().out
+
+
+def test_check_passes_quietly_and_strict_mode_raises(capsys, monkeypatch):
+    from vidlearn.attention import softmax
+
+    check("ex01.softmax", softmax)
+    assert "✅" in capsys.readouterr().out
+    monkeypatch.setenv("VIDLEARN_CHECK_STRICT", "1")
+    with pytest.raises(AssertionError, match="ex01.softmax"):
+        check("ex01.softmax", lambda x, dim=-1: x)
+
+
+def test_failure_shows_a_reproducible_case():
+    from vidlearn.grading.ex01 import _softmax_no_shift
+
+    outcome = evaluate("ex01.softmax", _softmax_no_shift)
+    args, kwargs = case("ex01.softmax", outcome.failed_case + 1)
+    assert f"case {outcome.failed_case + 1} (large logits)" in outcome.feedback
+    assert args[0].shape == (4, 6) and kwargs == {}
+
+
+def test_check_needs_a_function():
+    outcome = evaluate("ex01.softmax", 42)
+    assert outcome.score == 0 and "expected the function softmax" in outcome.feedback
+
+
+def test_read_submission_falls_back_to_the_file_name(tmp_path):
+    nb = jupytext.read(EXERCISES[0])
+    del nb.metadata["vidlearn"]
+    renamed = tmp_path / "alice_ex01_final.py"
+    jupytext.write(nb, renamed, fmt="py:percent")
+    assert read_submission(renamed, exercises()).exercise == "ex01"
+    anonymous = tmp_path / "homework.py"
+    jupytext.write(nb, anonymous, fmt="py:percent")
+    assert "which exercise" in read_submission(anonymous, exercises()).error
+
+
+def test_metadata_wins_over_a_misleading_name(tmp_path):
+    renamed = tmp_path / "ex02_but_really_ex01.py"
+    renamed.write_text(EXERCISES[0].read_text())
+    assert read_submission(renamed, exercises()).exercise == "ex01"
+
+
+def test_unreadable_notebook_is_reported(tmp_path):
+    bad = tmp_path / "ex01_broken.ipynb"
+    bad.write_text(textwrap.dedent("{ this is not json"))
+    sub = read_submission(bad, exercises())
+    assert sub.exercise == "ex01" and sub.error.startswith("not a readable notebook")
