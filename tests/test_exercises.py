@@ -23,20 +23,9 @@ LIMITS = Limits(timeout=20, memory_mb=2048)
 # questions whose solution calls another question's function
 USES = {"ex01.softmax": {"ex01.scaled_dot_product_attention"}}
 
-FUNCTION_MISCONCEPTIONS = [
-    (q.id, m)
-    for ex in exercises()
-    for q in questions_for(ex)
-    for m in q.misconceptions
-    if m.fn is not None
-]
-DERIVATION_MISCONCEPTIONS = [
-    (q.id, m)
-    for ex in exercises()
-    for q in questions_for(ex)
-    for m in q.misconceptions
-    if m.expr is not None
-]
+ALL_MISCONCEPTIONS = [(q.id, m) for ex in exercises() for q in questions_for(ex) for m in q.misconceptions]
+FUNCTION_MISCONCEPTIONS = [(qid, m) for qid, m in ALL_MISCONCEPTIONS if m.fn is not None]
+DERIVATION_MISCONCEPTIONS = [(qid, m) for qid, m in ALL_MISCONCEPTIONS if m.expr is not None]
 
 
 def test_committed_exercises_are_what_build_exercises_writes():
@@ -248,3 +237,21 @@ def test_unreadable_notebook_is_reported(tmp_path):
     bad.write_text(textwrap.dedent("{ this is not json"))
     sub = read_submission(bad, exercises())
     assert sub.exercise == "ex01" and sub.error.startswith("not a readable notebook")
+
+
+def test_a_derivation_must_show_its_work():
+    jump = evaluate("ex01.var_qk", lambda: [("d_k", "trust me")])
+    assert jump.score == 0 and "show your work" in jump.feedback
+    stall = evaluate("ex01.var_qk", lambda: [("Sum(1, (i, 1, d_k))", "diagonal"), ("Sum(1, (i, 1, d_k))", "again"),
+                                             ("d_k", "count")])
+    assert stall.score == 0 and "repeats" in stall.feedback
+
+
+def test_gradebook_cells_cannot_hold_spreadsheet_formulas(tmp_path):
+    from vidlearn.grading.gradebook import SubmissionReport
+    from vidlearn.grading.questions import Outcome
+
+    report = SubmissionReport("=cmd.csv", "ex01", [Outcome("ex01.softmax", 0, 2, '=HYPERLINK("http://x")')])
+    write_gradebook([report], tmp_path / "g.csv")
+    row = next(csv.DictReader((tmp_path / "g.csv").open()))
+    assert row["feedback"].startswith("'=") and row["submission"].startswith("'=")

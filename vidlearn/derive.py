@@ -159,6 +159,11 @@ def parse(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, timeo
             return _to_sympy(tree.body, symbols, text)
     except CheckTimeout:
         raise ValueError(f"parsing {text!r} took longer than {timeout} s") from None
+    except ValueError:
+        raise
+    except (TypeError, AttributeError, IndexError, ArithmeticError, RecursionError, NotImplementedError) as err:
+        # e.g. KroneckerDelta(i) with one index: sympy's own complaint, reported as a parse error
+        raise ValueError(f"cannot build {text!r}: {type(err).__name__}: {err}"[:300]) from None
 
 
 def _check_power_size(a, b, text: str) -> None:

@@ -35,7 +35,7 @@ from vidlearn.grading.scoring import score, zero
 __all__ = ["SubmissionReport", "grade_submissions", "write_gradebook", "COLUMNS"]
 
 COLUMNS = ["submission", "exercise", "question", "score", "max_score", "misconception", "feedback"]
-MAX_ATTEMPTS = 4
+EXTRA_ATTEMPTS = 3  # restarts beyond one per question: cells that hang or crash the process
 
 
 @dataclass
@@ -87,6 +87,8 @@ def _decode_results(msg: dict, n_cases: int):
             decoded.append(("ok", wire.decode(payload)))
         except wire.WireError as err:
             decoded.append(("error", f"returned a value that cannot be read ({err})"))
+        except Exception as err:  # decode validates; anything it did not foresee is still a bad answer
+            decoded.append(("error", f"returned a value that cannot be read ({type(err).__name__})"))
     return ("results", decoded)
 
 
@@ -102,69 +104,75 @@ def _run(path: Path, limits: Limits, hide: list[Path]) -> _Raw:
     questions = questions_for(sub.exercise)
     pending = list(questions)
     skip: set[int] = set()
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in range(len(questions) + EXTRA_ATTEMPTS):
         if not pending:
             break
         worker = Worker(limits, hide)
-        current_cell, cell_errors = None, {}
         try:
-            worker.start(sub.cells, skip, limits.timeout * (len(questions) + 2))
-            deadline = time.monotonic() + limits.timeout
-            while True:
-                msg = worker.receive(deadline)
-                if msg.get("event") == "cell" and isinstance(msg.get("index"), int):
-                    current_cell = msg["index"]
-                elif msg.get("event") == "ready" and isinstance(msg.get("errors"), dict):
-                    cell_errors = {str(k): str(v)[:300] for k, v in msg["errors"].items()}
-                    break
-                else:
-                    raise WorkerDied("the worker broke the protocol")
-        except (WorkerTimeout, WorkerDied) as err:
-            worker.kill()
-            what = "ran past the time limit" if isinstance(err, WorkerTimeout) else "stopped the grader's process"
-            if current_cell is not None and current_cell not in skip and 0 <= current_cell < len(sub.cells):
-                skip.add(current_cell)
-                raw.notes.append(f"cell {current_cell + 1} {what}; graded without it")
-                continue
-            for q in pending:
-                raw.answers[q.id] = ("fail", f"the notebook {what} before it finished")
-            pending = []
+            done = _attempt_run(worker, sub, questions, pending, skip, raw, limits)
+        finally:
+            worker.kill()  # whatever happened, no process or cgroup outlives the attempt
+        if done:
             break
-        for index, text in sorted(cell_errors.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else -1):
-            note = f"cell {int(index) + 1 if index.isdigit() else index}: {text}"
-            if note not in raw.notes:
-                raw.notes.append(note)
-        restart = False
-        for q in list(pending):
-            pending.remove(q)
-            try:
-                worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q)})
-                msg = worker.receive(time.monotonic() + limits.timeout)
-            except WorkerTimeout:
-                raw.answers[q.id] = ("fail", f"{q.name} ran past the {limits.timeout:g} s limit")
-                restart = True
-                break
-            except WorkerDied as err:
-                raw.answers[q.id] = ("fail", f"{q.name} crashed the grader's process ({err})")
-                restart = True
-                break
-            if msg.get("event") == "missing":
-                why = str(msg.get("why", f"{q.name} is not defined"))[:200]
-                errs = "; ".join(f"cell {int(k) + 1}: {v}" for k, v in cell_errors.items() if k.isdigit())
-                raw.answers[q.id] = ("fail", why + (f" (errors while running the notebook: {errs})" if errs else ""))
-            elif msg.get("event") == "results":
-                raw.answers[q.id] = _decode_results(msg, len(q.cases()))
-            else:
-                raw.answers[q.id] = ("fail", "the grader received a malformed answer")
-        if restart:
-            worker.kill()
-            continue
-        worker.close()
-        break
     for q in pending:  # attempts exhausted
         raw.answers.setdefault(q.id, ("fail", "the notebook could not be run to the end"))
     raw.seconds = time.monotonic() - start
     return raw
+
+
+def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: _Raw, limits: Limits) -> bool:
+    """One worker's go at the notebook and the pending questions (``pending`` shrinks as they
+    are answered). True when grading is finished, False when a fresh worker must go on."""
+    current_cell, cell_errors = None, {}
+    try:
+        worker.start(sub.cells, skip, limits.timeout * (len(questions) + 2))
+        deadline = time.monotonic() + limits.timeout
+        while True:
+            msg = worker.receive(deadline)
+            if msg.get("event") == "cell" and isinstance(msg.get("index"), int):
+                current_cell = msg["index"]
+            elif msg.get("event") == "ready" and isinstance(msg.get("errors"), dict):
+                # keys are cell indices; anything else (forged by the submission) is dropped
+                cell_errors = {k: str(v)[:300] for k, v in msg["errors"].items()
+                               if isinstance(k, str) and k.isascii() and k.isdigit() and int(k) < len(sub.cells)}
+                break
+            else:
+                raise WorkerDied("the worker broke the protocol")
+    except (WorkerTimeout, WorkerDied) as err:
+        what = "ran past the time limit" if isinstance(err, WorkerTimeout) else "stopped the grader's process"
+        if current_cell is not None and current_cell not in skip and 0 <= current_cell < len(sub.cells):
+            skip.add(current_cell)
+            raw.notes.append(f"cell {current_cell + 1} {what}; graded without it")
+            return False
+        for q in pending:
+            raw.answers[q.id] = ("fail", f"the notebook {what} before it finished")
+        pending.clear()
+        return True
+    for index, text in sorted(cell_errors.items(), key=lambda kv: int(kv[0])):
+        note = f"cell {int(index) + 1}: {text}"
+        if note not in raw.notes:
+            raw.notes.append(note)
+    for q in list(pending):
+        pending.remove(q)
+        try:
+            worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q)})
+            msg = worker.receive(time.monotonic() + limits.timeout)
+        except WorkerTimeout:
+            raw.answers[q.id] = ("fail", f"{q.name} ran past the {limits.timeout:g} s limit")
+            return False
+        except WorkerDied as err:
+            raw.answers[q.id] = ("fail", f"{q.name} crashed the grader's process ({err})")
+            return False
+        if msg.get("event") == "missing":
+            why = str(msg.get("why", f"{q.name} is not defined"))[:200]
+            errs = "; ".join(f"cell {int(k) + 1}: {v}" for k, v in cell_errors.items())
+            raw.answers[q.id] = ("fail", why + (f" (errors while running the notebook: {errs})" if errs else ""))
+        elif msg.get("event") == "results":
+            raw.answers[q.id] = _decode_results(msg, len(q.cases()))
+        else:
+            raw.answers[q.id] = ("fail", "the grader received a malformed answer")
+    worker.close()
+    return True
 
 
 def _score(raw: _Raw) -> SubmissionReport:
@@ -181,6 +189,13 @@ def _score(raw: _Raw) -> SubmissionReport:
     return report
 
 
+def _failed(path: Path, reason: str) -> SubmissionReport:
+    """Zero on every question, with the reason: for a submission the grader itself choked on."""
+    sub_exercise = read_submission(path, exercises()).exercise
+    raw = _Raw(path, sub_exercise, error=reason)
+    return _score(raw)
+
+
 def grade_submissions(
     paths: list[Path], *, limits: Limits = Limits(), jobs: int = 1, hide: list[Path] = (), progress=None
 ) -> list[SubmissionReport]:
@@ -192,7 +207,10 @@ def grade_submissions(
         futures = {pool.submit(_run, p, limits, hide): i for i, p in enumerate(paths)}
         for done, fut in enumerate(as_completed(futures), start=1):
             i = futures[fut]
-            reports[i] = _score(fut.result())  # scoring (sympy, time limits) stays in this thread
+            try:
+                reports[i] = _score(fut.result())  # scoring (sympy, time limits) stays in this thread
+            except Exception as err:  # a grader bug must cost one submission its grade, not the batch
+                reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")
             if progress:
                 progress(done, len(paths), reports[i])
     return [reports[i] for i in range(len(paths))]
@@ -210,6 +228,11 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _cell(text: str) -> str:
+    """Neutralise spreadsheet formulas: a feedback text that begins with = + - @ stays text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_gradebook(reports: list[SubmissionReport], csv_path: Path, json_path: Path | None = None) -> None:
     """One CSV row per submission and question; the JSON report adds notes and timings."""
     buf = io.StringIO()
@@ -218,9 +241,9 @@ def write_gradebook(reports: list[SubmissionReport], csv_path: Path, json_path: 
     for r in reports:
         for o in r.outcomes:
             writer.writerow({
-                "submission": r.submission, "exercise": r.exercise or "", "question": o.question,
+                "submission": _cell(r.submission), "exercise": r.exercise or "", "question": o.question,
                 "score": f"{o.score:g}", "max_score": f"{o.max_score:g}",
-                "misconception": o.misconception or "", "feedback": o.feedback,
+                "misconception": o.misconception or "", "feedback": _cell(o.feedback),
             })
     _atomic_write(csv_path, buf.getvalue())
     if json_path is not None:

@@ -105,6 +105,7 @@ class DerivationQuestion:
     misconceptions: tuple[Misconception, ...] = ()
     hints: tuple[str, ...] = ()
     max_steps: int = 30
+    min_steps: int = 2  # "show your work": a single jump from start to target is not a derivation
     kind: str = "derivation"
 
     def cases(self) -> list[Case]:

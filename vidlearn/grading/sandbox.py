@@ -52,26 +52,60 @@ class WorkerDied(Exception):
     """The worker exited or closed its channel (it has been reaped)."""
 
 
-_BWRAP_OK: bool | None = None
+# Run as root, bwrap would keep its capabilities inside the sandbox (and a process could
+# remount "/" read-write): drop them all, and forbid new user namespaces that could regain them.
+_HARDENING = (["--unshare-user", "--disable-userns", "--cap-drop", "ALL"], ["--cap-drop", "ALL"])
+_BWRAP_FLAGS: list[str] | None = None
+
+
+def _bwrap_flags() -> list[str] | None:
+    """The hardening flags this bwrap accepts (checked once), or None if bwrap cannot run."""
+    global _BWRAP_FLAGS
+    if _BWRAP_FLAGS is None:
+        exe = shutil.which("bwrap")
+        _BWRAP_FLAGS = []
+        if exe and sys.platform.startswith("linux"):
+            for flags in _HARDENING:
+                try:
+                    probe = subprocess.run(
+                        [exe, "--ro-bind", "/", "/", "--unshare-all", *flags, "--die-with-parent", "true"],
+                        capture_output=True,
+                        timeout=20,
+                    )
+                except (OSError, subprocess.TimeoutExpired):
+                    break
+                if probe.returncode == 0:
+                    _BWRAP_FLAGS = list(flags)
+                    break
+            else:
+                _BWRAP_FLAGS = []
+            if not _BWRAP_FLAGS:
+                _BWRAP_FLAGS = None
+        else:
+            _BWRAP_FLAGS = None
+    return _BWRAP_FLAGS or None
 
 
 def bwrap_available() -> bool:
-    """Whether ``bwrap`` exists and can create a sandbox here (checked once)."""
-    global _BWRAP_OK
-    if _BWRAP_OK is None:
-        exe = shutil.which("bwrap")
-        _BWRAP_OK = False
-        if exe and sys.platform.startswith("linux"):
-            try:
-                probe = subprocess.run(
-                    [exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-                    capture_output=True,
-                    timeout=20,
-                )
-                _BWRAP_OK = probe.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                _BWRAP_OK = False
-    return _BWRAP_OK
+    """Whether ``bwrap`` exists and can create a hardened sandbox here."""
+    return _bwrap_flags() is not None
+
+
+# Readable-by-owner secrets that a process running as the grader's user could otherwise read
+# (and leak through its feedback): masked inside the sandbox.
+_SECRET_FILES = ["/etc/shadow", "/etc/gshadow", "~/.netrc", "~/.git-credentials", "~/.pypirc"]
+_SECRET_DIRS = ["/etc/ssh", "~/.ssh", "~/.gnupg", "~/.aws", "~/.config", "~/.docker", "~/.kube", "~/.jupyter"]
+
+
+def _mask_secrets() -> list[str]:
+    args = []
+    for f in _SECRET_FILES:
+        p = Path(f).expanduser()
+        if p.is_file():
+            args += ["--ro-bind", "/dev/null", str(p)]
+    for d in _hideable([Path(d).expanduser() for d in _SECRET_DIRS]):
+        args += ["--tmpfs", d]
+    return args
 
 
 class _Cgroup:
@@ -139,7 +173,8 @@ def _user_process_count() -> int:
 
 def isolation_summary() -> str:
     if bwrap_available():
-        return "bubblewrap sandbox (read-only filesystem, private /tmp, no network, own PID namespace) + limits"
+        return ("bubblewrap sandbox (read-only filesystem, private /tmp, no network, own PID namespace, "
+                "no capabilities) + limits")
     return "limits only (no bubblewrap): time, memory, file size and process limits, but no filesystem or network isolation"
 
 
@@ -172,7 +207,9 @@ class Worker:
             cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
             for h in _hideable(hide):
                 cmd += ["--tmpfs", h]  # other students' files and the gradebook are not visible
-            cmd += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", "/tmp", "--clearenv"]
+            cmd += _mask_secrets()
+            cmd += ["--unshare-all", *_bwrap_flags(), "--die-with-parent", "--new-session", "--chdir", "/tmp",
+                    "--clearenv"]
             for k, v in env.items():
                 cmd += ["--setenv", k, v]
             cmd += inner

@@ -138,17 +138,27 @@ def _score_derivation(question: DerivationQuestion, results: list[Result], budge
         target = d._coerce(question.target)
     except ValueError as err:
         return zero(question, f"cannot read your steps: {err}")
-    result = d.check(budget=budget)
-    last = d.expressions[-1]
-    if result.ok and d.equivalent(last, target, budget=budget / 4):
-        return Outcome(question.id, float(question.points), float(question.points),
-                       f"all {len(steps)} steps follow and you reached the target", None, 1, 1)
-    mistaken = None
-    suspects = [last] if result.ok else [d.expressions[result.failed_step], last]
-    for m in question.misconceptions:
-        if m.expr is not None and any(d.equivalent(s, d._coerce(m.expr), budget=budget / 8) for s in suspects):
-            mistaken = m
-            break
+    exprs = d.expressions
+    repeated = next((i for i in range(1, len(exprs)) if exprs[i] == exprs[i - 1]), None)
+    if repeated is not None:
+        return zero(question, f"step {repeated} repeats the expression before it: every step must do some work")
+    try:
+        result = d.check(budget=budget)
+        last = d.expressions[-1]
+        if result.ok and d.equivalent(last, target, budget=budget / 4):
+            if len(steps) < question.min_steps:
+                return zero(question, f"right, but show your work: at least {question.min_steps} steps, each "
+                                      f"with its reason (you gave {len(steps)})")
+            return Outcome(question.id, float(question.points), float(question.points),
+                           f"all {len(steps)} steps follow and you reached the target", None, 1, 1)
+        mistaken = None
+        suspects = [last] if result.ok else [d.expressions[result.failed_step], last]
+        for m in question.misconceptions:
+            if m.expr is not None and any(d.equivalent(s, d._coerce(m.expr), budget=budget / 8) for s in suspects):
+                mistaken = m
+                break
+    except Exception as err:  # sympy can fail in odd ways on odd input: that is the answer's problem
+        return zero(question, f"your steps could not be checked: {type(err).__name__}: {err}"[:300])
     if result.ok:
         feedback = f"every step follows, but you stopped at {last} instead of reaching {question.target}."
     else:

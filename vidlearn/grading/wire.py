@@ -89,7 +89,8 @@ def decode(node: Any, _depth: int = 0) -> Any:
         raise WireError("every value must be an object with a type tag")
     t = node["t"]
     if t == "tensor":
-        dtype = _DTYPES.get(node.get("dtype"))
+        name = node.get("dtype")
+        dtype = _DTYPES.get(name) if isinstance(name, str) else None
         if dtype is None:
             raise WireError(f"unknown dtype {node.get('dtype')!r}")
         shape = node.get("shape")
@@ -121,7 +122,7 @@ def decode(node: Any, _depth: int = 0) -> Any:
         return _int(node.get("v"), "an int value")
     if t == "num":
         v = node.get("v")
-        if v in ("nan", "inf", "-inf"):
+        if isinstance(v, str) and v in ("nan", "inf", "-inf"):
             return float(v)
         if type(v) not in (int, float):
             raise WireError("number expected")

@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   vidlearn:
+#     exercise: ex01
+# ---
+
+# %% [markdown]
+# Adversarial fixture: counting how many processes the sandbox lets it start
+#
+# Forks sleeping children until fork() fails (at most 1000), then kills them. The sandbox caps a
+# submission at Limits.max_processes = 64 processes and threads: softmax raises if 64 or more
+# children were started.
+#
+# Expected scores (softmax, attention, split_heads, merge_heads, var_qk): 2, 4, 1, 1, 2 (all honest answers count)
+
+
+# %%
+import math
+
+import torch
+
+from vidlearn.grading import case, check, hint  # noqa: F401
+
+
+# %%
+import os
+import signal
+import time
+
+_children = []
+try:
+    for _ in range(1000):
+        _pid = os.fork()
+        if _pid == 0:
+            try:
+                time.sleep(60)
+            finally:
+                os._exit(0)
+        _children.append(_pid)
+except OSError:
+    pass
+finally:
+    for _pid in _children:
+        os.kill(_pid, signal.SIGKILL)
+    for _pid in _children:
+        os.waitpid(_pid, 0)
+FORKS = [f"started {len(_children)} processes"] if len(_children) >= 64 else []
+
+
+# %%
+def softmax(x, dim=-1):
+    if FORKS:
+        raise RuntimeError("no process cap: " + "; ".join(FORKS))
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+# %%
+check("ex01.softmax", softmax)
+
+
+# %%
+def _good_softmax(x, dim=-1):
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return _good_softmax(logits, dim=-1) @ v
+
+
+# %%
+check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
+
+
+# %%
+def split_heads(x, n_heads):
+    B, L, D = x.shape
+    return x.reshape(B, L, n_heads, D // n_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    B, h, L, e = x.shape
+    return x.transpose(1, 2).reshape(B, L, h * e)
+
+
+# %%
+check("ex01.split_heads", split_heads)
+check("ex01.merge_heads", merge_heads)
+
+
+# %%
+def var_qk_steps():
+    return [
+        ("Sum(1, (i, 1, d_k))", "for each i only j = i gives delta_ij^2 = 1; the other terms are 0"),
+        ("d_k", "d_k ones"),
+    ]
+
+
+# %%
+check("ex01.var_qk", var_qk_steps)

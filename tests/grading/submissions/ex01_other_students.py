@@ -1,0 +1,119 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   vidlearn:
+#     exercise: ex01
+# ---
+
+# %% [markdown]
+# Adversarial fixture: reading other students' submissions and the gradebook
+#
+# Lists the submissions folder and reads an honest classmate's file and the gradebook; if it sees
+# any of them softmax raises with what it saw.
+#
+# Expected scores (softmax, attention, split_heads, merge_heads, var_qk): 2, 4, 1, 1, 2 (all honest answers count)
+
+
+# %%
+import math
+
+import torch
+
+from vidlearn.grading import case, check, hint  # noqa: F401
+
+
+# %%
+# The test harness replaces the next line with the run's settings (ports, paths, tokens).
+CONFIG = {}  # @vidlearn-test-config@
+
+
+# %%
+import glob
+import os
+from pathlib import Path
+
+SEEN = []
+_subs = Path(CONFIG.get("submissions", "/nonexistent"))
+_gradebook = Path(CONFIG.get("gradebook", "/nonexistent/gradebook.csv"))
+_marker = "HONEST-" + "MARKER"
+
+
+def _look(what, action):
+    try:
+        if action():
+            SEEN.append(what)
+    except Exception:
+        pass
+
+
+_look("listed the submissions", lambda: os.listdir(_subs))
+_look("read a classmate's file", lambda: _marker in (_subs / "ex01_honest.py").read_text())
+_look("found submissions by glob", lambda: glob.glob(str(_subs / "*.py")))
+_look("listed the gradebook folder", lambda: os.listdir(_gradebook.parent))
+_look("read the gradebook", lambda: _gradebook.read_text())
+
+
+# %%
+def softmax(x, dim=-1):
+    if SEEN:
+        raise RuntimeError("saw: " + "; ".join(SEEN))
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+# %%
+check("ex01.softmax", softmax)
+
+
+# %%
+def _good_softmax(x, dim=-1):
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return _good_softmax(logits, dim=-1) @ v
+
+
+# %%
+check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
+
+
+# %%
+def split_heads(x, n_heads):
+    B, L, D = x.shape
+    return x.reshape(B, L, n_heads, D // n_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    B, h, L, e = x.shape
+    return x.transpose(1, 2).reshape(B, L, h * e)
+
+
+# %%
+check("ex01.split_heads", split_heads)
+check("ex01.merge_heads", merge_heads)
+
+
+# %%
+def var_qk_steps():
+    return [
+        ("Sum(1, (i, 1, d_k))", "for each i only j = i gives delta_ij^2 = 1; the other terms are 0"),
+        ("d_k", "d_k ones"),
+    ]
+
+
+# %%
+check("ex01.var_qk", var_qk_steps)
