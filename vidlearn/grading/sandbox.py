@@ -178,18 +178,32 @@ def isolation_summary() -> str:
     return "limits only (no bubblewrap): time, memory, file size and process limits, but no filesystem or network isolation"
 
 
-def _hideable(paths) -> list[str]:
-    """Folders that may be masked in the sandbox: never one the worker itself needs to run."""
+def _needed() -> list[Path]:
+    """Folders the worker needs to start: the interpreter, its environment, and this package."""
     import vidlearn
 
-    needed = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
-              Path(vidlearn.__file__).resolve().parent, Path("/tmp")]
+    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+                   Path(vidlearn.__file__).resolve().parent})
+
+
+def _hideable(paths) -> list[str]:
+    """Folders that may be masked in the sandbox: never one the worker itself needs to run."""
+    needed = _needed() + [Path("/tmp")]
     out = set()
     for p in paths:
         p = Path(p).resolve()
-        if p.is_dir() and p != Path("/") and not any(n == p or p in n.resolve().parents for n in needed):
+        if p.is_dir() and p != Path("/") and not any(n == p or p in n.parents for n in needed):
             out.add(str(p))
     return sorted(out)
+
+
+def _rebind_under_tmp() -> list[str]:
+    """The sandbox gets an empty /tmp; a checkout or environment living under /tmp is bound back in."""
+    args = []
+    for n in _needed():
+        if Path("/tmp") in n.parents:
+            args += ["--ro-bind", str(n), str(n)]
+    return args
 
 
 class Worker:
@@ -204,7 +218,8 @@ class Worker:
         self.sandboxed = bwrap_available()
         self._scratch = None
         if self.sandboxed:
-            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                   *_rebind_under_tmp()]
             for h in _hideable(hide):
                 cmd += ["--tmpfs", h]  # other students' files and the gradebook are not visible
             cmd += _mask_secrets()
