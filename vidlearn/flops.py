@@ -74,3 +74,19 @@ def count_flops(fn: Callable, *args, force_math: bool = True, **kwargs) -> int:
     with ctx, torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
+
+
+def block_macs(n_tokens: Any = "L", d: Any = "d", mlp_ratio: Any = 4) -> sp.Expr:
+    """MACs of one self-attention transformer block over ``L`` tokens: MHA plus a ``d → r·d → d`` MLP."""
+    n, d, r = _sym(n_tokens), _sym(d), _sym(mlp_ratio)
+    return mha_macs(n, n, d, 1) + 2 * r * n * d**2
+
+
+def cross_frame_macs(T: Any = "T", N: Any = "N", d: Any = "d", mlp_ratio: Any = 4) -> sp.Expr:
+    """MACs of :class:`vidlearn.temporal.CrossFrameAttention` on ``T`` frames of ``1 + N`` tokens.
+
+    Message projection ``T·d²``; CFA: MHA over ``T`` message tokens; IFA: ``T`` MHAs over
+    ``N + 2`` tokens; MLP over the ``T(N + 1)`` frame tokens.
+    """
+    T, N, d, r = _sym(T), _sym(N), _sym(d), _sym(mlp_ratio)
+    return T * d**2 + mha_macs(T, T, d, 1) + T * mha_macs(N + 2, N + 2, d, 1) + 2 * r * T * (N + 1) * d**2

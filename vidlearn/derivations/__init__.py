@@ -36,6 +36,6 @@ def get(name: str) -> Derivation:
 
 
 # Importing the chapter modules fills the registry.
-from vidlearn.derivations import attention, positional  # noqa: E402,F401
+from vidlearn.derivations import attention, positional, temporal  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "register", "get"]

@@ -1,0 +1,128 @@
+"""Temporal attention, CLIP's residual block and X-CLIP's cross-frame attention."""
+
+import pytest
+import torch
+
+from vidlearn.flops import block_macs, count_flops, cross_frame_macs, evaluate
+from vidlearn.temporal import CrossFrameAttention, QuickGELU, ResidualAttentionBlock, TemporalAttention
+
+DT = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _layer(**kw):
+    return TemporalAttention(12, 3, **kw).to(DT)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", None])
+def test_causal_layer_has_no_gradient_from_the_future(positional):
+    layer = _layer(causal=True, positional=positional)
+    x = torch.randn(1, 6, 12, dtype=DT)
+    J = torch.autograd.functional.jacobian(lambda inp: layer(inp)[0], x)[:, :, 0]  # (T, D, T, D)
+    blocks = J.abs().sum(dim=(1, 3))  # (T, T)
+    future = torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
+    assert torch.all(blocks[future] == 0) and torch.all(blocks[~future] > 0)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", None])
+def test_kv_cache_steps_equal_the_full_causal_pass(positional):
+    layer = _layer(causal=True, positional=positional)
+    x = torch.randn(2, 7, 12, dtype=DT)
+    cache = layer.empty_cache(2, dtype=DT)
+    outs = []
+    for t in range(7):
+        out, cache = layer.step(x[:, t], cache)
+        outs.append(out)
+    assert cache.length == 7
+    torch.testing.assert_close(torch.stack(outs, 1), layer(x), atol=1e-12, rtol=0)
+
+
+def test_step_needs_a_causal_layer():
+    layer = _layer(causal=False)
+    with pytest.raises(ValueError, match="causal"):
+        layer.step(torch.randn(1, 12, dtype=DT), layer.empty_cache(1, dtype=DT))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_changes_no_real_frame(causal):
+    layer = _layer(causal=causal)
+    short = torch.randn(1, 4, 12, dtype=DT)
+    padded = torch.cat([short, 100 * torch.randn(1, 3, 12, dtype=DT)], dim=1)
+    batch = torch.cat([torch.randn(1, 7, 12, dtype=DT), padded])
+    out = layer(batch, lengths=[7, 4])
+    torch.testing.assert_close(out[1, :4], layer(short)[0], atol=1e-12, rtol=0)
+
+
+def test_weights_respect_the_mask():
+    layer = _layer(causal=True)
+    _, w = layer(torch.randn(2, 5, 12, dtype=DT), lengths=[5, 3], return_weights=True)  # (B, h, T, T)
+    assert torch.all(w.triu(1) == 0)
+    assert torch.all(w[1, :, :, 3:] == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 5, dtype=DT))
+
+
+def test_learned_encoding_has_a_length_limit():
+    layer = _layer(positional="learned", max_frames=4)
+    with pytest.raises(ValueError, match="4"):
+        layer(torch.randn(1, 5, 12, dtype=DT))
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="positional"):
+        TemporalAttention(12, 3, positional="rotary")
+    with pytest.raises(ValueError, match=r"\(B, T, 12\)"):
+        _layer()(torch.randn(5, 12, dtype=DT))
+    with pytest.raises(ValueError, match="class"):
+        CrossFrameAttention(12, 3)(torch.randn(2, 5, 12))
+
+
+def test_quick_gelu():
+    x = torch.linspace(-4, 4, 9, dtype=DT)
+    torch.testing.assert_close(QuickGELU()(x), x / (1 + torch.exp(-1.702 * x)))
+
+
+def test_residual_block_is_pre_layernorm_with_a_residual_path():
+    block = ResidualAttentionBlock(12, 3).to(DT)
+    x = torch.randn(2, 5, 12, dtype=DT)
+    expected = x + block.attn(block.ln_1(x))
+    expected = expected + block.mlp(block.ln_2(expected))
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_cross_frame_attention_shapes_and_message_path():
+    block = CrossFrameAttention(12, 3).to(DT)
+    z = torch.randn(2, 4, 1 + 6, 12, dtype=DT, requires_grad=True)
+    out, m = block(z, return_messages=True)
+    assert out.shape == z.shape and m.shape == (2, 4, 12)
+    (g,) = torch.autograd.grad(out[0, 3, 1:].sum(), z)
+    assert g[0, 0, 0].abs().sum() > 0  # frame 0's [class] token reaches frame 3 through the messages
+    assert g[0, 0, 1:].abs().sum() == 0  # frame 0's patches do not (one block)
+    assert g[1].abs().sum() == 0  # clips in a batch never mix
+
+
+def test_cross_frame_attention_equals_its_equations():
+    block = CrossFrameAttention(12, 3).to(DT)
+    z = torch.randn(1, 3, 5, 12, dtype=DT)
+    m = block.message(z[:, :, 0])
+    m = m + block.cfa(block.ln_message(m))
+    frames = []
+    for t in range(3):
+        zt = torch.cat([z[:, t], m[:, t : t + 1]], dim=1)  # (1, 6, D)
+        zt = zt + block.ifa(block.ln_1(zt))
+        zt = zt[:, :5]
+        frames.append(zt + block.mlp(block.ln_2(zt)))
+    torch.testing.assert_close(block(z), torch.stack(frames, dim=1))
+
+
+@pytest.mark.parametrize("T,N,d", [(2, 3, 8), (5, 9, 16), (8, 4, 12)])
+def test_cost_formulas_equal_the_flop_counter(T, N, d):
+    block = CrossFrameAttention(d, 4 if d % 4 == 0 else 3)
+    z = torch.randn(1, T, 1 + N, d)
+    assert count_flops(block, z) == 2 * evaluate(cross_frame_macs(), T=T, N=N, d=d, mlp_ratio=4)
+    res = ResidualAttentionBlock(d, 2)
+    x = torch.randn(1, T * (1 + N), d)
+    assert count_flops(res, x) == 2 * evaluate(block_macs(), L=T * (1 + N), d=d, mlp_ratio=4)
