@@ -198,11 +198,12 @@ def _hideable(paths) -> list[str]:
 
 
 def _rebind_under_tmp() -> list[str]:
-    """The sandbox gets an empty /tmp; a checkout or environment living under /tmp is bound back in."""
+    """The sandbox gets an empty /tmp; a checkout or environment living under /tmp is bound back in,
+    read-only and whole (its top folder under /tmp), as it would be seen anywhere else."""
+    tops = sorted({Path("/tmp") / n.relative_to("/tmp").parts[0] for n in _needed() if Path("/tmp") in n.parents})
     args = []
-    for n in _needed():
-        if Path("/tmp") in n.parents:
-            args += ["--ro-bind", str(n), str(n)]
+    for top in tops:
+        args += ["--ro-bind", str(top), str(top)]
     return args
 
 
