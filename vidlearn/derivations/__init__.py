@@ -39,3 +39,4 @@ def get(name: str) -> Derivation:
 from vidlearn.derivations import attention, positional, temporal  # noqa: E402,F401
 
 __all__ = ["REGISTRY", "register", "get"]
+from vidlearn.derivations import tubelets as _tubelets  # noqa: E402,F401
