@@ -19,6 +19,23 @@ def _gen(seed: int) -> torch.Generator:
 
 # ----------------------------------------------------------------------------- the mask
 
+
+def _mask_transposed(T):
+    return causal_mask(T).T
+
+
+def _mask_strict(T):
+    return torch.ones(T, T, dtype=torch.bool).tril(-1)
+
+
+def _mask_inverted(T):
+    return ~causal_mask(T)
+
+
+def _mask_additive(T):
+    return to_additive(causal_mask(T))
+
+
 register(
     FunctionQuestion(
         id="ex03.causal_mask",
@@ -33,12 +50,12 @@ register(
                     "Row t is query frame t. Which key frames may it see in yours?",
                     "Frame t may attend to frames s <= t: the lower triangle, torch.tril.",
                 ),
-                fn=lambda T: causal_mask(T).T,
+                fn=_mask_transposed,
             ),
             Misconception(
                 "a frame may not see itself",
                 ("Look at the diagonal.", "Frame t may attend to itself: s <= t, not s < t (keep the diagonal)."),
-                fn=lambda T: torch.ones(T, T, dtype=torch.bool).tril(-1),
+                fn=_mask_strict,
             ),
             Misconception(
                 "mask polarity inverted",
@@ -46,7 +63,7 @@ register(
                     "In this course True means *may attend*.",
                     "Return True on and below the diagonal, False above it.",
                 ),
-                fn=lambda T: ~causal_mask(T),
+                fn=_mask_inverted,
             ),
             Misconception(
                 "additive mask instead of boolean",
@@ -54,7 +71,7 @@ register(
                     "The course's masks are boolean.",
                     "Return a torch.bool tensor (True = may attend); the -inf comes later, inside attention.",
                 ),
-                fn=lambda T: to_additive(causal_mask(T)),
+                fn=_mask_additive,
             ),
         ),
         hints=("A (T, T) torch.bool tensor, True where key frame s <= query frame t.",),

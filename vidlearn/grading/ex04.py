@@ -85,6 +85,14 @@ def _filter_cases() -> list[Case]:
     ]
 
 
+def _inflate_undivided(w, t):
+    return w.unsqueeze(2).repeat(1, 1, t, 1, 1)
+
+
+def _inflate_wrong_axis(w, t):
+    return w.unsqueeze(1).repeat(1, t, 1, 1, 1) / t
+
+
 register(
     FunctionQuestion(
         id="ex04.inflate_2d_filter",
@@ -99,12 +107,12 @@ register(
                     "Feed your 3D filter a video whose t frames are all the same: is the response the 2D one?",
                     "Divide by t: the t copies of the filter add up their responses.",
                 ),
-                fn=lambda w, t: w.unsqueeze(2).repeat(1, 1, t, 1, 1),
+                fn=_inflate_undivided,
             ),
             Misconception(
                 "time axis in the wrong place",
                 ("A Conv3d weight is (D, C, t, h, w).", "Insert the time axis at position 2."),
-                fn=lambda w, t: w.unsqueeze(1).repeat(1, t, 1, 1, 1) / t,
+                fn=_inflate_wrong_axis,
             ),
         ),
         hints=("(D, C, h, w) -> (D, C, t, h, w): the same 2D filter at every time step, divided by t.",),

@@ -89,6 +89,11 @@ class FunctionQuestion:
     def cases(self) -> list[Case]:
         return self.make_cases()
 
+    def __post_init__(self):
+        for m in self.misconceptions:  # named functions: tests and teachers can import them by name
+            if m.fn is not None and m.fn.__name__ == "<lambda>":
+                raise ValueError(f"{self.id}: misconception {m.name!r} must be a named function, not a lambda")
+
     def expected(self) -> list[Any]:
         return [self.reference(*c.args, **c.kwargs) for c in self.cases()]
 

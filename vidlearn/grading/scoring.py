@@ -59,13 +59,12 @@ def _recognise(question: FunctionQuestion, cases: list[Case], results: list[Resu
             continue
         agree = {}
         for i, (case, (status, value)) in enumerate(zip(cases, results)):
-            if status != "ok":
-                continue
             try:
                 wrong = m.fn(*case.args, **case.kwargs)
-            except Exception:  # a misconception may itself crash on some inputs: no evidence there
+            except Exception:  # the mistake crashes here: it agrees with an answer that crashed too
+                agree[i] = status != "ok"
                 continue
-            agree[i] = compare(wrong, value, question.atol, question.rtol, equal_nan=True) is None
+            agree[i] = status == "ok" and compare(wrong, value, question.atol, question.rtol, equal_nan=True) is None
         if agree.get(failing[0]) and all(agree.get(i, True) for i in failing):
             candidates.append((all(agree.values()), m))
     for everywhere, m in candidates:
