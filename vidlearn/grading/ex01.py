@@ -8,21 +8,17 @@ import torch
 from einops import rearrange
 
 from vidlearn.attention import merge_heads, scaled_dot_product_attention, softmax, split_heads
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
 from vidlearn.masks import causal_mask, padding_mask
 
 DT = torch.float64
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # ----------------------------------------------------------------------------- softmax
 
 
 def _softmax_cases() -> list[Case]:
-    g = _gen(101)
+    g = seeded(101)
     with_blocked_row = torch.randn(3, 5, generator=g, dtype=DT)
     with_blocked_row[1] = float("-inf")
     partly_blocked = torch.randn(2, 6, generator=g, dtype=DT)
@@ -96,7 +92,7 @@ register(
 
 
 def _attention_cases() -> list[Case]:
-    g = _gen(102)
+    g = seeded(102)
 
     def r(*shape):
         return torch.randn(*shape, generator=g, dtype=DT)
@@ -214,7 +210,7 @@ register(
 
 
 def _split_cases() -> list[Case]:
-    g = _gen(103)
+    g = seeded(103)
     return [
         Case((torch.randn(2, 5, 12, generator=g, dtype=DT), 3), label="3 heads of width 4"),
         Case((torch.randn(1, 7, 8, generator=g, dtype=DT), 1), label="one head"),
@@ -262,7 +258,7 @@ register(
 
 
 def _merge_cases() -> list[Case]:
-    g = _gen(104)
+    g = seeded(104)
     return [
         Case((torch.randn(2, 3, 5, 4, generator=g, dtype=DT),), label="3 heads of width 4"),
         Case((torch.randn(1, 1, 7, 8, generator=g, dtype=DT),), label="one head"),

@@ -7,14 +7,10 @@ import math
 import torch
 
 from vidlearn.attention import scaled_dot_product_attention, softmax
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
 from vidlearn.masks import causal_mask, to_additive
 
 DT = torch.float64
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # ----------------------------------------------------------------------------- the mask
@@ -83,7 +79,7 @@ register(
 
 
 def _causal_cases() -> list[Case]:
-    g = _gen(301)
+    g = seeded(301)
 
     def r(*shape):
         return torch.randn(*shape, generator=g, dtype=DT)
@@ -153,7 +149,7 @@ register(
 
 
 def _cache_cases() -> list[Case]:
-    g = _gen(302)
+    g = seeded(302)
 
     def r(*shape):
         return torch.randn(*shape, generator=g, dtype=DT)

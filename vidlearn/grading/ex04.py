@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
 from vidlearn.tubelets import central_frame_init, inflate_2d_filter, token_grid, tubelet_tokens
 
 DT = torch.float64
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def _video_cases() -> list[Case]:
-    g = _gen(401)
+    g = seeded(401)
 
     def video(*shape):
         return torch.randn(*shape, generator=g, dtype=DT)  # (B, T, C, H, W)
@@ -76,7 +72,7 @@ register(
 
 
 def _filter_cases() -> list[Case]:
-    g = _gen(402)
+    g = seeded(402)
     return [
         Case((torch.randn(4, 3, 2, 2, generator=g, dtype=DT), 2), label="t = 2"),
         Case((torch.randn(2, 1, 3, 3, generator=g, dtype=DT), 3), label="t = 3"),
@@ -120,16 +116,18 @@ register(
 )
 
 
-def _central_first(w, t):
-    out = w.new_zeros(w.shape[0], w.shape[1], t, *w.shape[2:])
-    out[:, :, 0] = w
+def _filter_at(w, t, index):
+    out = w.new_zeros(w.shape[0], w.shape[1], t, *w.shape[2:])  # (D, C, t, h, w)
+    out[:, :, index] = w
     return out
+
+
+def _central_first(w, t):
+    return _filter_at(w, t, 0)
 
 
 def _central_last(w, t):
-    out = w.new_zeros(w.shape[0], w.shape[1], t, *w.shape[2:])
-    out[:, :, t - 1] = w
-    return out
+    return _filter_at(w, t, t - 1)
 
 
 register(

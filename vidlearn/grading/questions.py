@@ -37,6 +37,7 @@ __all__ = [
     "questions_for",
     "exercises",
     "compare",
+    "seeded",
 ]
 
 
@@ -115,6 +116,11 @@ class DerivationQuestion:
 
     def cases(self) -> list[Case]:
         return [Case(args=(), label="the derivation")]
+
+
+def seeded(seed: int) -> torch.Generator:
+    """The generator a question's test cases are drawn from: fixed, so grading is reproducible."""
+    return torch.Generator().manual_seed(seed)
 
 
 REGISTRY: dict[str, FunctionQuestion | DerivationQuestion] = {}
