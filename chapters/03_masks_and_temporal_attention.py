@@ -115,7 +115,7 @@ print("largest ‖∂out_t/∂x_s‖ over s > t:", blocks_causal[future].max().i
 
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
 for ax, blocks, title in [(axes[0], blocks_bi, "bidirectional"), (axes[1], blocks_causal, "causal")]:
-    ax.imshow((blocks > 0).numpy(), cmap="Greys")
+    ax.imshow((blocks > 0).numpy(), cmap="Greys", vmin=0, vmax=1)  # black = depends
     ax.set_title(f"{title}: ∂out_t/∂x_s ≠ 0")
     ax.set_xlabel("input frame s")
     ax.set_ylabel("output frame t")
