@@ -90,3 +90,100 @@ def cross_frame_macs(T: Any = "T", N: Any = "N", d: Any = "d", mlp_ratio: Any = 
     """
     T, N, d, r = _sym(T), _sym(N), _sym(d), _sym(mlp_ratio)
     return T * d**2 + mha_macs(T, T, d, 1) + T * mha_macs(N + 2, N + 2, d, 1) + 2 * r * T * (N + 1) * d**2
+
+
+# --------------------------------------------------------------------------- ViViT (vidlearn.vivit)
+
+# Symbols of the ViViT formulas: n_t temporal indices, N tokens per index, d width, L depth
+# (Model 2: spatial depth), m MLP width, L_t Model 2's temporal depth, K classes, P = C·t·h·w
+# values in one tubelet.
+_VIVIT_SYMBOLS = ("n_t", "N", "d", "L", "m", "L_t", "K", "P")
+
+
+def _vivit_structure(variant: str, pooling: str, temporal: bool) -> None:
+    variants = ("joint", "factorised_encoder", "factorised_self_attention", "factorised_dot_product")
+    if variant not in variants:
+        raise ValueError(f"variant must be one of {variants}, got {variant!r}")
+    if pooling not in ("cls", "mean"):
+        raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+
+
+def vivit_block_macs(n_tokens: Any = "L", d: Any = "d", m: Any = "m") -> sp.Expr:
+    """MACs of one ViViT block over ``n`` tokens: ``4·n·d²`` projections, ``2·n²·d`` attention, ``2·n·d·m`` MLP."""
+    n, d, m = _sym(n_tokens), _sym(d), _sym(m)
+    return 4 * n * d**2 + 2 * n**2 * d + 2 * n * d * m
+
+
+def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True) -> sp.Expr:
+    """MACs of one clip through a ViViT, in the symbols ``n_t, N, d, L, m, L_t, K, P``.
+
+    As ``FlopCounterMode`` counts them: matrix products only (tubelet ``Conv3d`` ``n_t·N·d·P``,
+    attention and MLP, head ``d·K``); Model 4's masked attention still computes all
+    ``(n_t·N)²`` scores, so it costs what Model 1 without a CLS token does. ``temporal``
+    says whether Model 2 has a temporal encoder (``L_t > 0``).
+    """
+    _vivit_structure(variant, pooling, temporal)
+    n_t, N, d, L, m, L_t, K, P = (_sym(s) for s in _VIVIT_SYMBOLS)
+    c = 1 if pooling == "cls" else 0
+    embed, head = n_t * N * d * P, d * K
+    if variant == "joint":
+        body = L * vivit_block_macs(c + n_t * N, d, m)
+    elif variant == "factorised_dot_product":
+        body = L * vivit_block_macs(n_t * N, d, m)
+    elif variant == "factorised_self_attention":
+        # spatial MHA on n_t groups of N, temporal MHA on N groups of n_t, MLP on every token
+        per_block = n_t * mha_macs(N, N, d, 1) + N * mha_macs(n_t, n_t, d, 1) + 2 * n_t * N * d * m
+        body = L * per_block
+    else:
+        body = n_t * L * vivit_block_macs(1 + N, d, m)  # spatial CLS per temporal index
+        if temporal:
+            body += L_t * vivit_block_macs(c + n_t, d, m)
+    return sp.expand(embed + body + head)
+
+
+def vivit_params_formula(variant: str, pooling: str = "cls", temporal: bool = True) -> sp.Expr:
+    """Parameters of a ViViT, in the symbols ``n_t, N, d, L, m, L_t, K, P`` (every one, biases included).
+
+    Tubelet ``Conv3d`` ``d·P + d``; a block ``4d² + 4d`` (MHA) ``+ 2dm + m + d`` (MLP) ``+ 4d``
+    (two LayerNorms), Model 3's blocks another MHA and LayerNorm; ``2d`` per final LayerNorm;
+    learned positional embeddings and CLS tokens ``d`` per token; head ``d·K + K``.
+    """
+    _vivit_structure(variant, pooling, temporal)
+    n_t, N, d, L, m, L_t, K, P = (_sym(s) for s in _VIVIT_SYMBOLS)
+    c = 1 if pooling == "cls" else 0
+    mha, ln = 4 * d**2 + 4 * d, 2 * d
+    block = mha + 2 * ln + 2 * d * m + m + d
+    embed, head = d * P + d, d * K + K
+    if variant == "factorised_encoder":
+        body = (1 + (1 + N)) * d + L * block + ln  # spatial CLS, spatial positions, encoder, norm
+        if temporal:
+            body += (c + (c + n_t)) * d + L_t * block + ln
+    else:
+        per_block = block + (mha + ln if variant == "factorised_self_attention" else 0)
+        body = (c + (c + n_t * N)) * d + L * per_block + ln
+    return sp.expand(embed + body + head)
+
+
+def _vivit_values(config) -> dict[str, int]:
+    t, h, w = config.tubelet
+    return dict(
+        n_t=config.n_t, N=config.N, d=config.width, L=config.depth, m=config.mlp_width,
+        L_t=config.temporal_depth, K=config.num_classes, P=config.channels * t * h * w,
+    )
+
+
+def _vivit_flags(config) -> tuple[str, str, bool]:
+    return config.variant, config.pooling, config.temporal_depth > 0
+
+
+def vivit_macs(config) -> int:
+    """MACs of one clip through ``ViViT(config)`` (:func:`vivit_macs_formula` at the config's sizes)."""
+    return evaluate(vivit_macs_formula(*_vivit_flags(config)), **_vivit_values(config))
+
+
+def vivit_params(config) -> int:
+    """Parameters of ``ViViT(config)`` (:func:`vivit_params_formula` at the config's sizes)."""
+    return evaluate(vivit_params_formula(*_vivit_flags(config)), **_vivit_values(config))
+
+
+__all__ += ["vivit_block_macs", "vivit_macs_formula", "vivit_params_formula", "vivit_macs", "vivit_params"]

@@ -1,0 +1,300 @@
+"""Tests for vidlearn.vivit and the ViViT cost formulas in vidlearn.flops.
+
+The factorised models are checked against references written here from their definitions:
+joint attention over all ``n_t·N`` tokens under a mask, and Model 4's two head groups
+computed by explicit per-frame / per-location attention. Everything numerical is float64.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from einops import rearrange
+
+from vidlearn.attention import merge_heads, scaled_dot_product_attention, split_heads
+from vidlearn.flops import count_flops, vivit_macs, vivit_params
+from vidlearn.vivit import (
+    VARIANTS,
+    ViViT,
+    ViViTBlock,
+    ViViTConfig,
+    factorised_head_mask,
+    same_frame_mask,
+    same_location_mask,
+)
+
+DT = torch.float64
+ATOL = 1e-10
+# every valid (variant, pooling): Models 3 and 4 have no CLS token
+VARIANT_POOLINGS = [(v, p) for v in VARIANTS for p in ("cls", "mean")
+                    if not (p == "cls" and v in ("factorised_self_attention", "factorised_dot_product"))]
+
+
+def _model(config: ViViTConfig, seed: int = 0) -> ViViT:
+    torch.manual_seed(seed)
+    return ViViT(config).to(DT).eval()
+
+
+def _video(config: ViViTConfig, B: int = 2, seed: int = 1, dtype=DT) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    c = config
+    return torch.randn(B, c.frames, c.channels, c.image_size, c.image_size, generator=g, dtype=dtype)
+
+
+def _tokens(B: int, n_t: int, N: int, D: int, seed: int = 2) -> torch.Tensor:
+    return torch.randn(B, n_t, N, D, generator=torch.Generator().manual_seed(seed), dtype=DT)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_grid_properties():
+    c = ViViTConfig.base_16x2()
+    assert (c.n_t, c.n_h, c.n_w, c.N) == (16, 14, 14, 196)
+    t = ViViTConfig.tiny()
+    assert (t.n_t, t.N) == (4, 16)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_presets_default_pooling_and_temporal_depth(variant):
+    c = ViViTConfig.base_16x2(variant)
+    assert c.pooling == ("mean" if variant in ("factorised_self_attention", "factorised_dot_product") else "cls")
+    assert c.temporal_depth == (4 if variant == "factorised_encoder" else 0)
+    assert (c.depth, c.heads, c.width, c.mlp_width, c.num_classes) == (12, 12, 768, 3072, 400)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(variant="divided"), "variant"),
+        (dict(heads=5), "divide"),
+        (dict(variant="factorised_dot_product", heads=3, width=6), "odd"),
+        (dict(variant="factorised_self_attention", pooling="cls"), "pooling='mean'"),
+        (dict(variant="factorised_dot_product", pooling="cls"), "pooling='mean'"),
+        (dict(variant="factorised_encoder", temporal_depth=0), "pooling='mean'"),
+        (dict(variant="joint", temporal_depth=2), "temporal_depth"),
+        (dict(pooling="max"), "pooling"),
+        (dict(factorised_order="diagonal"), "factorised_order"),
+        (dict(tubelet=(2, 8)), "tubelet"),
+        (dict(frames=1), "tubelet"),
+        (dict(depth=0), "depth"),
+        (dict(temporal_depth=-1, variant="factorised_encoder"), "temporal_depth"),
+        (dict(width=True), "width"),
+    ],
+)
+def test_bad_configs_raise(kwargs, words):
+    kwargs = dict(kwargs)  # parametrize shares the dict between runs
+    variant = kwargs.pop("variant", "joint")
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        ViViTConfig.tiny(variant, **kwargs)
+
+
+def test_configs_are_frozen():
+    with pytest.raises(Exception):
+        ViViTConfig.tiny().depth = 3
+
+
+def test_wrong_video_size_raises():
+    model = _model(ViViTConfig.tiny())
+    with pytest.raises(ValueError, match="positional"):
+        model(torch.zeros(1, 12, 3, 32, 32, dtype=DT))
+
+
+def test_frame_logits_only_for_model_2():
+    with pytest.raises(ValueError, match="factorised_encoder"):
+        _model(ViViTConfig.tiny("joint")).frame_logits(_video(ViViTConfig.tiny()))
+
+
+# --------------------------------------------------------------------------- shapes and builds
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_output_shape(variant):
+    c = ViViTConfig.tiny(variant)
+    out = _model(c)(_video(c, B=3))
+    assert out.shape == (3, c.num_classes) and out.dtype == DT
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("order", ["spatial_first", "temporal_first"])
+def test_model_3_orders_differ_but_both_run(order):
+    c = ViViTConfig.tiny("factorised_self_attention", factorised_order=order)
+    assert _model(c)(_video(c)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_base_builds_on_meta_and_params_match_formula(variant):
+    c = ViViTConfig.base_16x2(variant)
+    with torch.device("meta"):
+        model = ViViT(c)
+    assert all(p.is_meta for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == vivit_params(c)
+
+
+@pytest.mark.parametrize("variant, pooling", VARIANT_POOLINGS)
+def test_tiny_params_match_formula(variant, pooling):
+    for temporal_depth in ((0, 2) if variant == "factorised_encoder" and pooling == "mean" else (None,)):
+        extra = {} if temporal_depth is None else {"temporal_depth": temporal_depth}
+        c = ViViTConfig.tiny(variant, pooling=pooling, **extra)
+        assert sum(p.numel() for p in ViViT(c).parameters()) == vivit_params(c)
+
+
+@pytest.mark.parametrize("variant, pooling", VARIANT_POOLINGS)
+def test_flop_counter_is_twice_the_macs(variant, pooling):
+    c = ViViTConfig.tiny(variant, pooling=pooling)
+    torch.manual_seed(0)
+    model = ViViT(c).eval()
+    assert count_flops(model, _video(c, B=1, dtype=torch.float32)) == 2 * vivit_macs(c)
+
+
+def test_flop_counter_model_2_without_temporal_encoder():
+    c = ViViTConfig.tiny("factorised_encoder", temporal_depth=0, pooling="mean")
+    torch.manual_seed(0)
+    assert count_flops(ViViT(c).eval(), _video(c, B=1, dtype=torch.float32)) == 2 * vivit_macs(c)
+
+
+def test_base_costs_are_ordered_as_expected():
+    macs = {v: vivit_macs(ViViTConfig.base_16x2(v)) for v in VARIANTS}
+    # factorising the encoder is the cheapest; Model 4's masks do not save any computed scores
+    assert macs["factorised_encoder"] < macs["factorised_self_attention"] < macs["joint"]
+    assert macs["factorised_dot_product"] < macs["joint"]  # only the CLS token's row and column fewer
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def test_masks_by_definition():
+    n_t, N = 3, 4
+    f, s = same_frame_mask(n_t, N), same_location_mask(n_t, N)
+    assert f.shape == s.shape == (12, 12) and f.dtype == s.dtype == torch.bool
+    for i in range(12):
+        for j in range(12):
+            assert f[i, j] == (i // N == j // N)
+            assert s[i, j] == (i % N == j % N)
+    assert (f & s).equal(torch.eye(12, dtype=torch.bool))  # the only common neighbour is oneself
+    h = factorised_head_mask(n_t, N, 4)
+    assert h.shape == (4, 12, 12)
+    assert h[0].equal(f) and h[1].equal(f) and h[2].equal(s) and h[3].equal(s)
+    with pytest.raises(ValueError, match="odd"):
+        factorised_head_mask(n_t, N, 3)
+    with pytest.raises(ValueError, match="n_t"):
+        same_frame_mask(0, N)
+
+
+# --------------------------------------------------------------------------- Model 3
+
+
+def _block(factorised: bool, heads: int = 4, D: int = 16, seed: int = 3) -> ViViTBlock:
+    torch.manual_seed(seed)
+    return ViViTBlock(D, heads, 24, factorised=factorised).to(DT)
+
+
+def test_model_3_spatial_step_is_joint_attention_under_same_frame_mask():
+    blk = _block(True)
+    B, n_t, N, D = 2, 3, 5, 16
+    x = _tokens(B, n_t, N, D)
+    flat = x.reshape(B, n_t * N, D)  # time-major
+    ref = flat + blk.attn(blk.ln_1(flat), mask=same_frame_mask(n_t, N))
+    torch.testing.assert_close(blk.spatial(x).reshape(B, n_t * N, D), ref, atol=ATOL, rtol=0)
+
+
+def test_model_3_temporal_step_is_joint_attention_under_same_location_mask():
+    blk = _block(True)
+    B, n_t, N, D = 2, 3, 5, 16
+    x = _tokens(B, n_t, N, D)
+    flat = x.reshape(B, n_t * N, D)
+    ref = flat + blk.attn_t(blk.ln_t(flat), mask=same_location_mask(n_t, N))
+    torch.testing.assert_close(blk.temporal(x).reshape(B, n_t * N, D), ref, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("order", ["spatial_first", "temporal_first"])
+def test_model_3_block_is_two_masked_joint_attentions_then_mlp(order):
+    torch.manual_seed(3)
+    blk = ViViTBlock(16, 4, 24, factorised=True, order=order).to(DT)
+    B, n_t, N, D = 2, 3, 5, 16
+    x = _tokens(B, n_t, N, D)
+    z = x.reshape(B, n_t * N, D)
+    spatial = lambda z: z + blk.attn(blk.ln_1(z), mask=same_frame_mask(n_t, N))  # noqa: E731
+    temporal = lambda z: z + blk.attn_t(blk.ln_t(z), mask=same_location_mask(n_t, N))  # noqa: E731
+    for step in (spatial, temporal) if order == "spatial_first" else (temporal, spatial):
+        z = step(z)
+    z = z + blk.mlp(blk.ln_2(z))
+    torch.testing.assert_close(blk(x).reshape(B, n_t * N, D), z, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- Model 4
+
+
+def test_model_4_uses_the_per_head_group_mask():
+    c = ViViTConfig.tiny("factorised_dot_product")
+    model = _model(c)
+    mask = model.attention_mask()
+    assert mask.shape == (1, c.heads, c.n_t * c.N, c.n_t * c.N)
+    assert mask[0].equal(factorised_head_mask(c.n_t, c.N, c.heads))
+    assert _model(ViViTConfig.tiny("joint")).attention_mask() is None
+
+
+def test_model_4_equals_two_head_groups_computed_separately():
+    """Spatial heads attend per frame, temporal heads per location; concatenated before W_O."""
+    blk = _block(False, heads=4)
+    a = blk.attn
+    B, n_t, N, D, h = 2, 3, 5, 16, 4
+    x = _tokens(B, n_t, N, D).reshape(B, n_t * N, D)
+    got = a(x, mask=factorised_head_mask(n_t, N, h)[None])  # (B, L, D)
+
+    q, k, v = (split_heads(w(x), h) for w in (a.w_q, a.w_k, a.w_v))  # (B, h, L, e)
+    per_frame = "b g (t s) e -> b g t s e"  # attention runs over s, within each frame t
+    per_location = "b g (t s) e -> b g s t e"  # attention runs over t, at each location s
+    qs, ks, vs = (rearrange(z[:, : h // 2], per_frame, t=n_t) for z in (q, k, v))
+    spatial = rearrange(scaled_dot_product_attention(qs, ks, vs), "b g t s e -> b g (t s) e")
+    qt, kt, vt = (rearrange(z[:, h // 2 :], per_location, t=n_t) for z in (q, k, v))
+    temporal = rearrange(scaled_dot_product_attention(qt, kt, vt), "b g s t e -> b g (t s) e")
+    ref = a.w_o(merge_heads(torch.cat([spatial, temporal], dim=1)))  # (B, L, D)
+    torch.testing.assert_close(got, ref, atol=ATOL, rtol=0)
+
+
+def test_model_4_forward_is_joint_path_with_the_mask():
+    """The whole Model 4 equals Model 1's computation (same weights, no CLS) with the per-head mask."""
+    c4 = ViViTConfig.tiny("factorised_dot_product")
+    model = _model(c4)
+    video = _video(c4)
+    x = model.tokens(video).flatten(1, 2) + model.pos_embed  # (B, L, D)
+    mask = factorised_head_mask(c4.n_t, c4.N, c4.heads)[None]
+    for blk in model.blocks:
+        x = x + blk.attn(blk.ln_1(x), mask=mask)
+        x = x + blk.mlp(blk.ln_2(x))
+    ref = model.head(model.norm(x).mean(dim=1))
+    torch.testing.assert_close(model(video), ref, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- Model 2
+
+
+def test_model_2_without_temporal_encoder_is_per_frame_classification_averaged():
+    c = ViViTConfig.tiny("factorised_encoder", temporal_depth=0, pooling="mean")
+    model = _model(c)
+    video = _video(c)
+    frame_logits = model.frame_logits(video)
+    assert frame_logits.shape == (2, c.n_t, c.num_classes)
+    torch.testing.assert_close(model(video), frame_logits.mean(dim=1), atol=ATOL, rtol=0)
+
+
+def test_model_2_frame_logits_see_only_their_own_temporal_index():
+    c = ViViTConfig.tiny("factorised_encoder", temporal_depth=0, pooling="mean")
+    model = _model(c)
+    video = _video(c)
+    changed = video.clone()
+    changed[:, : c.tubelet[0]] += 1.0  # the frames of temporal index 0 only
+    before, after = model.frame_logits(video), model.frame_logits(changed)
+    torch.testing.assert_close(after[:, 1:], before[:, 1:], atol=ATOL, rtol=0)
+    assert not torch.allclose(after[:, 0], before[:, 0])
+
+
+def test_model_2_has_one_spatial_cls_per_temporal_index():
+    c = ViViTConfig.tiny("factorised_encoder")
+    model = _model(c)
+    assert model.cls_token.shape == (c.width,)  # shared by the temporal indices, not one per patch
+    assert model.pos_embed.shape == (1 + c.N, c.width)
+    assert model.temporal_pos_embed.shape == (1 + c.n_t, c.width)
+    assert len(model.blocks) == c.depth and len(model.temporal_blocks) == c.temporal_depth
+    assert model.spatial_features(_video(c)).shape == (2, c.n_t, c.width)
