@@ -76,10 +76,14 @@ def count_flops(fn: Callable, *args, force_math: bool = True, **kwargs) -> int:
     return int(counter.get_total_flops())
 
 
-def block_macs(n_tokens: Any = "L", d: Any = "d", mlp_ratio: Any = 4) -> sp.Expr:
-    """MACs of one self-attention transformer block over ``L`` tokens: MHA plus a ``d → r·d → d`` MLP."""
-    n, d, r = _sym(n_tokens), _sym(d), _sym(mlp_ratio)
-    return mha_macs(n, n, d, 1) + 2 * r * n * d**2
+def block_macs(n_tokens: Any = "L", d: Any = "d", mlp_ratio: Any = 4, *, mlp_width: Any = None) -> sp.Expr:
+    """MACs of one self-attention transformer block over ``L`` tokens: MHA plus a ``d → m → d`` MLP.
+
+    The MLP width is ``m = mlp_ratio·d`` unless ``mlp_width`` is given.
+    """
+    n, d = _sym(n_tokens), _sym(d)
+    m = _sym(mlp_ratio) * d if mlp_width is None else _sym(mlp_width)
+    return mha_macs(n, n, d, 1) + 2 * n * d * m
 
 
 def cross_frame_macs(T: Any = "T", N: Any = "N", d: Any = "d", mlp_ratio: Any = 4) -> sp.Expr:
@@ -108,12 +112,6 @@ def _vivit_structure(variant: str, pooling: str, temporal: bool) -> None:
         raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
 
 
-def vivit_block_macs(n_tokens: Any = "L", d: Any = "d", m: Any = "m") -> sp.Expr:
-    """MACs of one ViViT block over ``n`` tokens: ``4·n·d²`` projections, ``2·n²·d`` attention, ``2·n·d·m`` MLP."""
-    n, d, m = _sym(n_tokens), _sym(d), _sym(m)
-    return 4 * n * d**2 + 2 * n**2 * d + 2 * n * d * m
-
-
 def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True) -> sp.Expr:
     """MACs of one clip through a ViViT, in the symbols ``n_t, N, d, L, m, L_t, K, P``.
 
@@ -127,17 +125,17 @@ def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True
     c = 1 if pooling == "cls" else 0
     embed, head = n_t * N * d * P, d * K
     if variant == "joint":
-        body = L * vivit_block_macs(c + n_t * N, d, m)
+        body = L * block_macs(c + n_t * N, d, mlp_width=m)
     elif variant == "factorised_dot_product":
-        body = L * vivit_block_macs(n_t * N, d, m)
+        body = L * block_macs(n_t * N, d, mlp_width=m)
     elif variant == "factorised_self_attention":
         # spatial MHA on n_t groups of N, temporal MHA on N groups of n_t, MLP on every token
         per_block = n_t * mha_macs(N, N, d, 1) + N * mha_macs(n_t, n_t, d, 1) + 2 * n_t * N * d * m
         body = L * per_block
     else:
-        body = n_t * L * vivit_block_macs(1 + N, d, m)  # spatial CLS per temporal index
+        body = n_t * L * block_macs(1 + N, d, mlp_width=m)  # spatial CLS per temporal index
         if temporal:
-            body += L_t * vivit_block_macs(c + n_t, d, m)
+            body += L_t * block_macs(c + n_t, d, mlp_width=m)
     return sp.expand(embed + body + head)
 
 
@@ -186,4 +184,4 @@ def vivit_params(config) -> int:
     return evaluate(vivit_params_formula(*_vivit_flags(config)), **_vivit_values(config))
 
 
-__all__ += ["vivit_block_macs", "vivit_macs_formula", "vivit_params_formula", "vivit_macs", "vivit_params"]
+__all__ += ["vivit_macs_formula", "vivit_params_formula", "vivit_macs", "vivit_params"]

@@ -116,16 +116,27 @@ class TemporalAttention(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
-    """Pre-LN transformer block (CLIP): ``x + attn(LN(x))``, then ``x + MLP(LN(x))``, MLP with QuickGELU."""
+    """Pre-LN transformer block (CLIP): ``x + attn(LN(x))``, then ``x + MLP(LN(x))``.
 
-    def __init__(self, d_model: int, n_heads: int, *, mlp_ratio: int = 4):
+    The MLP is ``d → m → d`` with ``m = mlp_ratio·d`` (or ``mlp_width``) and QuickGELU as in
+    CLIP, or another ``activation`` (ViT and ViViT use GELU).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        mlp_ratio: int = 4,
+        mlp_width: int | None = None,
+        activation: type[nn.Module] = QuickGELU,
+    ):
         super().__init__()
+        m = mlp_ratio * d_model if mlp_width is None else mlp_width
         self.ln_1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, n_heads)
         self.ln_2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, mlp_ratio * d_model), QuickGELU(), nn.Linear(mlp_ratio * d_model, d_model)
-        )
+        self.mlp = nn.Sequential(nn.Linear(d_model, m), activation(), nn.Linear(m, d_model))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x (B, L, D)`` -> ``(B, L, D)``; ``mask`` as in :class:`MultiHeadAttention`."""

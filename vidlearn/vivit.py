@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from vidlearn.attention import MultiHeadAttention
+from vidlearn.temporal import ResidualAttentionBlock
 from vidlearn.tubelets import TubeletEmbedding, token_grid
 
 __all__ = [
@@ -204,7 +205,7 @@ def factorised_head_mask(n_t: int, N: int, heads: int, *, device=None) -> torch.
 # --------------------------------------------------------------------------- the block
 
 
-class ViViTBlock(nn.Module):
+class ViViTBlock(ResidualAttentionBlock):
     """Pre-LN transformer block shared by all four models (GELU MLP, as in ViT/ViViT).
 
     Unfactorised: ``x (B, L, D)``, ``x += MSA(LN(x))`` (``mask`` as in
@@ -219,17 +220,13 @@ class ViViTBlock(nn.Module):
     def __init__(
         self, d_model: int, n_heads: int, mlp_width: int, *, factorised: bool = False, order: str = "spatial_first"
     ):
-        super().__init__()
         if order not in _ORDERS:
             raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
+        super().__init__(d_model, n_heads, mlp_width=mlp_width, activation=nn.GELU)
         self.order = order
-        self.ln_1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadAttention(d_model, n_heads)
         # Model 3's temporal attention has its own weights and LayerNorm (the paper's Eq. 5–6)
         self.ln_t = nn.LayerNorm(d_model) if factorised else None
         self.attn_t = MultiHeadAttention(d_model, n_heads) if factorised else None
-        self.ln_2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_width), nn.GELU(), nn.Linear(mlp_width, d_model))
 
     @property
     def factorised(self) -> bool:
@@ -259,9 +256,8 @@ class ViViTBlock(nn.Module):
             steps = (self.spatial, self.temporal) if self.order == "spatial_first" else (self.temporal, self.spatial)
             for step in steps:
                 x = step(x)
-        else:
-            x = x + self.attn(self.ln_1(x), mask=mask)  # (B, L, D)
-        return x + self.mlp(self.ln_2(x))
+            return x + self.mlp(self.ln_2(x))
+        return super().forward(x, mask=mask)  # (B, L, D)
 
 
 # --------------------------------------------------------------------------- the model

@@ -18,6 +18,7 @@ warning says so.
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import shutil
@@ -54,36 +55,27 @@ class WorkerDied(Exception):
 
 # Run as root, bwrap would keep its capabilities inside the sandbox (and a process could
 # remount "/" read-write): drop them all, and forbid new user namespaces that could regain them.
-_HARDENING = (["--unshare-user", "--disable-userns", "--cap-drop", "ALL"], ["--cap-drop", "ALL"])
-_BWRAP_FLAGS: list[str] | None = None
+_HARDENING = (("--unshare-user", "--disable-userns", "--cap-drop", "ALL"), ("--cap-drop", "ALL"))
 
 
-def _bwrap_flags() -> list[str] | None:
-    """The hardening flags this bwrap accepts (checked once), or None if bwrap cannot run."""
-    global _BWRAP_FLAGS
-    if _BWRAP_FLAGS is None:
-        exe = shutil.which("bwrap")
-        _BWRAP_FLAGS = []
-        if exe and sys.platform.startswith("linux"):
-            for flags in _HARDENING:
-                try:
-                    probe = subprocess.run(
-                        [exe, "--ro-bind", "/", "/", "--unshare-all", *flags, "--die-with-parent", "true"],
-                        capture_output=True,
-                        timeout=20,
-                    )
-                except (OSError, subprocess.TimeoutExpired):
-                    break
-                if probe.returncode == 0:
-                    _BWRAP_FLAGS = list(flags)
-                    break
-            else:
-                _BWRAP_FLAGS = []
-            if not _BWRAP_FLAGS:
-                _BWRAP_FLAGS = None
-        else:
-            _BWRAP_FLAGS = None
-    return _BWRAP_FLAGS or None
+@functools.lru_cache(maxsize=None)
+def _bwrap_flags() -> tuple[str, ...] | None:
+    """The hardening flags this bwrap accepts (probed once), or None if bwrap cannot run here."""
+    exe = shutil.which("bwrap")
+    if not exe or not sys.platform.startswith("linux"):
+        return None
+    for flags in _HARDENING:
+        try:
+            probe = subprocess.run(
+                [exe, "--ro-bind", "/", "/", "--unshare-all", *flags, "--die-with-parent", "true"],
+                capture_output=True,
+                timeout=20,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if probe.returncode == 0:
+            return flags
+    return None
 
 
 def bwrap_available() -> bool:
