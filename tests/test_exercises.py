@@ -21,7 +21,9 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("ex*.py"))
 EXERCISES = sorted((ROOT / "exercises").glob("ex*.py"))
 LIMITS = Limits(timeout=20, memory_mb=2048)
 # questions whose solution calls another question's function
-USES = {"ex01.softmax": {"ex01.scaled_dot_product_attention"}, "ex03.causal_mask": {"ex03.causal_attention"}}
+USES = {"ex01.softmax": {"ex01.scaled_dot_product_attention"}, "ex03.causal_mask": {"ex03.causal_attention"},
+        "ex05.same_frame_mask": {"ex05.factorised_dot_product"},
+        "ex05.same_location_mask": {"ex05.factorised_dot_product"}}
 
 ALL_MISCONCEPTIONS = [(q.id, m) for ex in exercises() for q in questions_for(ex) for m in q.misconceptions]
 FUNCTION_MISCONCEPTIONS = [(qid, m) for qid, m in ALL_MISCONCEPTIONS if m.fn is not None]

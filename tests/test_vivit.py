@@ -17,6 +17,7 @@ from vidlearn.vivit import (
     VARIANTS,
     ViViT,
     ViViTBlock,
+    PAPER_TABLE_2,
     ViViTConfig,
     factorised_head_mask,
     same_frame_mask,
@@ -151,6 +152,41 @@ def test_flop_counter_model_2_without_temporal_encoder():
     c = ViViTConfig.tiny("factorised_encoder", temporal_depth=0, pooling="mean")
     torch.manual_seed(0)
     assert count_flops(ViViT(c).eval(), _video(c, B=1, dtype=torch.float32)) == 2 * vivit_macs(c)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_flop_counter_at_paper_size_on_meta_equals_formula(variant):
+    # meta tensors carry shapes only, so the counter sees the full ViViT-B for free
+    c = ViViTConfig.base_16x2(variant)
+    with torch.device("meta"):
+        model = ViViT(c)
+        flops = count_flops(model, torch.empty(1, c.frames, c.channels, c.image_size, c.image_size))
+    assert flops == 2 * vivit_macs(c)
+
+
+def test_model_4_attended_only_counts_the_unmasked_pairs():
+    c = ViViTConfig.tiny("factorised_dot_product", depth=3)
+    mask = factorised_head_mask(c.n_t, c.N, c.heads)  # (h, L, L)
+    L, d_head = c.n_t * c.N, c.width // c.heads
+    # per layer: QKᵀ and AV each cost d_head per attended pair and head; all L² pairs computed
+    saved = c.depth * 2 * d_head * (c.heads * L * L - int(mask.sum()))
+    assert vivit_macs(c) - vivit_macs(c, attended_only=True) == saved
+    for variant in ("joint", "factorised_encoder", "factorised_self_attention"):
+        other = ViViTConfig.tiny(variant)
+        assert vivit_macs(other, attended_only=True) == vivit_macs(other)
+
+
+@pytest.mark.parametrize("variant", list(PAPER_TABLE_2))
+def test_base_presets_reproduce_paper_table_2(variant):
+    gflops, mparams, _ = PAPER_TABLE_2[variant]
+    if variant == "ave_pool":
+        c = ViViTConfig.base_16x2("factorised_encoder", temporal_depth=0, pooling="mean")
+    else:
+        c = ViViTConfig.base_16x2(variant)
+    # the paper counts Model 4's attended pairs only; every other model computes what it attends
+    macs = vivit_macs(c, attended_only=True)
+    assert abs(vivit_params(c) / 1e6 - mparams) <= 0.1
+    assert abs(macs / 1e9 / gflops - 1) <= 0.015
 
 
 def test_base_costs_are_ordered_as_expected():

@@ -112,13 +112,19 @@ def _vivit_structure(variant: str, pooling: str, temporal: bool) -> None:
         raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
 
 
-def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True) -> sp.Expr:
+def vivit_macs_formula(
+    variant: str, pooling: str = "cls", temporal: bool = True, *, attended_only: bool = False
+) -> sp.Expr:
     """MACs of one clip through a ViViT, in the symbols ``n_t, N, d, L, m, L_t, K, P``.
 
     As ``FlopCounterMode`` counts them: matrix products only (tubelet ``Conv3d`` ``n_t·N·d·P``,
-    attention and MLP, head ``d·K``); Model 4's masked attention still computes all
-    ``(n_t·N)²`` scores, so it costs what Model 1 without a CLS token does. ``temporal``
-    says whether Model 2 has a temporal encoder (``L_t > 0``).
+    attention and MLP, head ``d·K``). ``temporal`` says whether Model 2 has a temporal
+    encoder (``L_t > 0``).
+
+    Model 4 as implemented (a mask on joint attention) computes all ``(n_t·N)²`` scores, so it
+    costs what Model 1 without a CLS token does. ``attended_only=True`` counts only the pairs
+    its heads attend to, as the paper does: half the heads (width ``d/2``) score ``N`` keys
+    per query, half score ``n_t``, so attention costs ``n_t·N·(N + n_t)·d`` per layer.
     """
     _vivit_structure(variant, pooling, temporal)
     n_t, N, d, L, m, L_t, K, P = (_sym(s) for s in _VIVIT_SYMBOLS)
@@ -128,6 +134,10 @@ def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True
         body = L * block_macs(c + n_t * N, d, mlp_width=m)
     elif variant == "factorised_dot_product":
         body = L * block_macs(n_t * N, d, mlp_width=m)
+        if attended_only:
+            n = n_t * N
+            half = d / 2  # each head group has width d/2
+            body += L * (attention_macs(n, N, half) + attention_macs(n, n_t, half) - attention_macs(n, n, d))
     elif variant == "factorised_self_attention":
         # spatial MHA on n_t groups of N, temporal MHA on N groups of n_t, MLP on every token
         per_block = n_t * mha_macs(N, N, d, 1) + N * mha_macs(n_t, n_t, d, 1) + 2 * n_t * N * d * m
@@ -174,9 +184,10 @@ def _vivit_flags(config) -> tuple[str, str, bool]:
     return config.variant, config.pooling, config.temporal_depth > 0
 
 
-def vivit_macs(config) -> int:
+def vivit_macs(config, *, attended_only: bool = False) -> int:
     """MACs of one clip through ``ViViT(config)`` (:func:`vivit_macs_formula` at the config's sizes)."""
-    return evaluate(vivit_macs_formula(*_vivit_flags(config)), **_vivit_values(config))
+    formula = vivit_macs_formula(*_vivit_flags(config), attended_only=attended_only)
+    return evaluate(formula, **_vivit_values(config))
 
 
 def vivit_params(config) -> int:
