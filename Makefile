@@ -44,6 +44,7 @@ test-notebooks: notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/attention.py
+	$(BIN)/python benchmarks/vivit.py
 
 clean:
 	rm -rf build .pytest_cache
