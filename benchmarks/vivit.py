@@ -19,11 +19,10 @@ Run::
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from vidlearn.flops import count_flops, vivit_macs, vivit_params
+from vidlearn.flops import count_flops, forward_seconds, vivit_macs, vivit_params
 from vidlearn.vivit import PAPER_TABLE_2, VARIANTS, ViViT, ViViTConfig
 
 SHORT = {"joint": "M1 joint", "factorised_encoder": "M2 fact. encoder",
@@ -62,16 +61,8 @@ def cost_table() -> None:
 
 def forward_ms(config: ViViTConfig, batch: int, repeats: int) -> float:
     torch.manual_seed(0)
-    model = ViViT(config).eval()
     clip = torch.randn(batch, config.frames, config.channels, config.image_size, config.image_size)
-    with torch.no_grad():
-        model(clip)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(clip)
-            times.append(time.perf_counter() - start)
-    return 1e3 * sorted(times)[len(times) // 2] / batch
+    return 1e3 * forward_seconds(ViViT(config).eval(), clip, repeats=repeats) / batch
 
 
 def time_table(args) -> None:

@@ -380,3 +380,15 @@ def test_ordered_clip_classifier_tells_direction(train, heldout):
     x_train, x_test = grey_clip(train.video), grey_clip(heldout.video)
     acc = fit_and_score(x_train, train.direction, x_test, heldout.direction, 2)
     assert acc > 0.9, f"direction from ordered frames: accuracy {acc:.3f}"
+
+
+def test_caption_id_is_one_to_one_with_the_caption():
+    cfg = MovingShapesConfig(speeds=(1, 2, 3))
+    batch = generate(cfg, 600, seed=5)
+    assert cfg.n_captions == 2 * 3 * 3 * 3
+    ids = batch.caption_id.tolist()
+    assert all(0 <= i < cfg.n_captions for i in ids)
+    by_id = {}
+    for i, text in zip(ids, batch.captions):
+        assert by_id.setdefault(i, text) == text  # one caption per id ...
+    assert len(set(by_id.values())) == len(by_id)  # ... and one id per caption

@@ -116,3 +116,20 @@ def test_measured_count_does_not_change_with_heads(h):
     # the symbolic cancellation of h shows up in the measured count too
     mha, x, _ = _module_and_inputs(2, 10, None, 16, h)
     assert count_flops(mha, x) == 2 * 2 * (_projection_macs(10, 10, 16) + _attention_core_macs(10, 10, 16))
+
+
+def test_forward_seconds_warms_up_then_takes_the_median_without_grad():
+    from vidlearn.flops import forward_seconds
+
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            calls.append(torch.is_grad_enabled())
+            return x * 2
+
+    seconds = forward_seconds(Probe(), torch.ones(3), repeats=4)
+    assert len(calls) == 5 and not any(calls)  # one warm-up + four timed calls, all without grad
+    assert 0 <= seconds < 1
+    with pytest.raises(ValueError, match="repeats"):
+        forward_seconds(Probe(), torch.ones(3), repeats=0)

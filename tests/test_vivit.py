@@ -25,7 +25,7 @@ from vidlearn.vivit import (
 )
 
 DT = torch.float64
-ATOL = 1e-10
+ATOL = 1e-9  # float64; a fused kernel and explicit reshapes sum in different orders
 # every valid (variant, pooling): Models 3 and 4 have no CLS token
 VARIANT_POOLINGS = [(v, p) for v in VARIANTS for p in ("cls", "mean")
                     if not (p == "cls" and v in ("factorised_self_attention", "factorised_dot_product"))]

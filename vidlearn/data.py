@@ -64,6 +64,7 @@ frame ``t`` rolled by ``d·s`` pixels.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field
 
@@ -196,6 +197,15 @@ class MovingShapesConfig:
         if not isinstance(self.noise_std, (int, float)) or not self.noise_std >= 0:
             raise ValueError(f"noise_std must be >= 0, got {self.noise_std!r}")
 
+    @property
+    def n_captions(self) -> int:
+        """How many different captions (label combinations) clips can have."""
+        return math.prod(_caption_radix(self))
+
+
+def _caption_radix(config: "MovingShapesConfig") -> tuple[int, int, int, int]:
+    return len(config.directions), len(config.shapes), len(config.colours), len(config.speeds)
+
 
 @dataclass(frozen=True)
 class VideoBatch:
@@ -220,6 +230,13 @@ class VideoBatch:
 
     def __len__(self) -> int:
         return self.video.shape[0]
+
+    @property
+    def caption_id(self) -> torch.Tensor:
+        """Which of the config's ``n_captions`` captions each clip has: ``(B,)`` int64, the labels
+        (direction, shape, colour, speed) read as one mixed-radix number."""
+        _, n_shape, n_colour, n_speed = _caption_radix(self.config)
+        return ((self.direction * n_shape + self.shape) * n_colour + self.colour) * n_speed + self.speed
 
     @property
     def positions(self) -> torch.Tensor:

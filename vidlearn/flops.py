@@ -13,6 +13,7 @@ which the counter sees. :func:`count_flops` forces MATH by default.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Callable
 
 import sympy as sp
@@ -20,7 +21,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["attention_macs", "mha_macs", "mha_params", "evaluate", "count_flops"]
+__all__ = ["attention_macs", "mha_macs", "mha_params", "evaluate", "count_flops", "forward_seconds"]
 
 
 def _sym(x: Any) -> sp.Expr:
@@ -74,6 +75,23 @@ def count_flops(fn: Callable, *args, force_math: bool = True, **kwargs) -> int:
     with ctx, torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
+
+
+def forward_seconds(module: torch.nn.Module, *inputs: torch.Tensor, repeats: int = 5) -> float:
+    """Median wall-clock seconds of ``module(*inputs)`` without grad, after one warm-up call.
+
+    A measurement, not a formula: it depends on the machine, its load and its threads.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    times = []
+    with torch.no_grad():
+        module(*inputs)  # warm-up: first-call allocations and kernel selection
+        for _ in range(repeats):
+            start = time.perf_counter()
+            module(*inputs)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def block_macs(n_tokens: Any = "L", d: Any = "d", mlp_ratio: Any = 4, *, mlp_width: Any = None) -> sp.Expr:
@@ -196,3 +214,34 @@ def vivit_params(config) -> int:
 
 
 __all__ += ["vivit_macs_formula", "vivit_params_formula", "vivit_macs", "vivit_params"]
+
+
+# --------------------------------------------------------------------------- cross-modal (vidlearn.crossmodal)
+
+# Symbols of the cross-modal formulas: n_x text tokens, n_v video tokens, d width, m MLP width.
+
+
+def single_stream_block_macs(n_x: Any = "n_x", n_v: Any = "n_v", d: Any = "d", m: Any = "m") -> sp.Expr:
+    """MACs of one block of :class:`vidlearn.crossmodal.SingleStreamEncoder`: a block over ``n_x + n_v`` tokens.
+
+    Adding the segment embeddings is elementwise work, which the counter (and this count) ignores.
+    """
+    return block_macs(_sym(n_x) + _sym(n_v), d, mlp_width=m)
+
+
+def co_attention_block_macs(n_x: Any = "n_x", n_v: Any = "n_v", d: Any = "d", m: Any = "m") -> sp.Expr:
+    """MACs of one :class:`vidlearn.crossmodal.CoAttentionBlock`: two cross MHAs, then each stream's block.
+
+    Which is cheaper: the single stream, always, by exactly ``4(n_x + n_v)d²`` per block.
+    Both compute the same attention scores, ``2(n_x + n_v)²d = 2n_x²d + 2n_v²d + 2·(2n_x n_v d)``
+    (self-text, self-video, the two cross terms), and the same MLPs; the two streams pay
+    for a second set of Q, K, V, O projections over every token (the cross MHAs). Relative
+    to a single-stream block the extra is ``2d / (2d + n_x + n_v + m)``: about a third at
+    ``m = 4d`` with few tokens, vanishing once ``n_x + n_v ≫ d + m``.
+    """
+    n_x, n_v = _sym(n_x), _sym(n_v)
+    cross = mha_macs(n_x, n_v, d, 1) + mha_macs(n_v, n_x, d, 1)  # text asks video, video asks text
+    return cross + block_macs(n_x, d, mlp_width=m) + block_macs(n_v, d, mlp_width=m)
+
+
+__all__ += ["single_stream_block_macs", "co_attention_block_macs"]

@@ -34,7 +34,8 @@ __all__ = [
     "shuffled_accuracy", "results_table",
 ]
 
-TARGETS = ("direction", "shape", "colour", "speed")
+# "caption" is the whole label combination (VideoBatch.caption_id): one class per caption
+TARGETS = ("direction", "shape", "colour", "speed", "caption")
 # Training batches use seeds seed·STRIDE + step and the held-out set seed·STRIDE - 1, so
 # no training batch ever shares a seed with the evaluation clips.
 _STRIDE = 1_000_003
@@ -72,6 +73,8 @@ class TrainConfig:
     @property
     def num_classes(self) -> int:
         """Number of values the target label takes."""
+        if self.target == "caption":
+            return self.data.n_captions
         return len(getattr(self.data, {"colour": "colours", "shape": "shapes"}.get(self.target, self.target + "s")))
 
 
@@ -97,7 +100,7 @@ class TrainResult:
 
 
 def _labels(batch: VideoBatch, target: str) -> torch.Tensor:
-    return getattr(batch, target)  # (B,) int64
+    return batch.caption_id if target == "caption" else getattr(batch, target)  # (B,) int64
 
 
 def _lr_factor(step: int, config: TrainConfig) -> float:

@@ -1,0 +1,330 @@
+"""Cross-modal attention: how text tokens and video tokens attend to each other.
+
+Text tokens ``(B, n_text, D)`` and video tokens ``(B, n_video, D)`` share a width ``D``.
+Two ways to fuse them:
+
+* **two streams** (ViLBERT's co-TRM, Lu et al. 2019, arXiv 1908.02265; LXMERT's
+  cross-modality layer): each modality keeps its own tokens and weights; in each
+  :class:`CoAttentionBlock` the text queries attend to the video keys/values and the video
+  queries to the text keys/values (:class:`CrossAttention`), then each stream runs its own
+  self-attention and MLP. :class:`TwoStreamEncoder` stacks such blocks.
+* **one stream** (VisualBERT, UNITER): concatenate ``[text; video]``, add a learned
+  *segment* embedding that says which modality a token comes from, and run ordinary
+  self-attention blocks over the joint sequence (:class:`SingleStreamEncoder`).
+
+How they relate: the joint self-attention's ``(n_text + n_video)²`` score matrix holds four
+blocks, text→text, text→video, video→text, video→video. The two off-diagonal blocks *are*
+cross-attention scores (:func:`attention_logits`): under :func:`cross_modal_block_mask`,
+which keeps only them, joint self-attention equals the two cross-attentions computed apart
+with the same weights (:func:`split_cross_attention`). Unmasked, the softmax of a text row
+runs over text and video keys together, so its video part is the cross-attention weights
+rescaled by the mass the row puts on video.
+
+Masks follow :mod:`vidlearn.masks` (boolean, ``True`` = may attend). The encoders take
+*key-padding* masks ``(B, L)`` per modality, ``True`` for a real token.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vidlearn.attention import MultiHeadAttention, split_heads
+from vidlearn.masks import combine_masks, validate_mask
+from vidlearn.temporal import ResidualAttentionBlock
+
+__all__ = [
+    "modality_block_mask",
+    "cross_modal_block_mask",
+    "attention_logits",
+    "split_cross_attention",
+    "CrossAttention",
+    "CoAttentionBlock",
+    "TwoStreamEncoder",
+    "SingleStreamEncoder",
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_int(value, what: str, *, minimum: int = 1) -> int:
+    # bool is an int subclass; True as a size is always a mistake
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_streams(d_model: int, **streams: torch.Tensor) -> int:
+    """Every stream must be a floating ``(B, L, d_model)`` tensor with the same ``B``; returns ``B``."""
+    batches = {}
+    for name, t in streams.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.ndim != 3 or t.shape[-1] != d_model:
+            raise ValueError(f"{name} must have shape (B, L, {d_model}), got {tuple(t.shape)}")
+        if not t.dtype.is_floating_point:
+            raise ValueError(f"{name} must be a floating tensor, got dtype {t.dtype}")
+        batches[name] = t.shape[0]
+    if len(set(batches.values())) > 1:
+        # a batch of 1 would broadcast silently inside attention and pair the wrong clips
+        raise ValueError(f"the streams must share a batch size, got {batches}")
+    return next(iter(batches.values()))
+
+
+def _key_mask(valid: torch.Tensor | None, tokens: torch.Tensor, name: str) -> torch.Tensor | None:
+    """A key-padding mask ``(B, L)`` (``True`` = real token) as ``(B, 1, L)``, which broadcasts over queries."""
+    if valid is None:
+        return None
+    B, L = tokens.shape[:2]
+    if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool or tuple(valid.shape) != (B, L):
+        is_tensor = isinstance(valid, torch.Tensor)
+        got = f"dtype {valid.dtype}, shape {tuple(valid.shape)}" if is_tensor else type(valid).__name__
+        raise ValueError(f"{name} must be a bool tensor (B, L) = ({B}, {L}), True for a real token; got {got}")
+    return valid[:, None, :]  # (B, 1, L)
+
+
+def _gelu_block(d_model: int, n_heads: int, mlp_width: int) -> ResidualAttentionBlock:
+    return ResidualAttentionBlock(d_model, n_heads, mlp_width=mlp_width, activation=nn.GELU)
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def modality_block_mask(n_text: int, n_video: int, allow, *, device=None) -> torch.Tensor:
+    """Boolean ``(L, L)``, ``L = n_text + n_video``, over the joint order ``[text; video]``.
+
+    ``allow[a][b]`` says whether a query of modality ``a`` may attend to keys of modality
+    ``b`` (0 = text, 1 = video): ``[[True, True], [True, True]]`` is full joint attention,
+    ``[[True, False], [False, True]]`` two separate self-attentions.
+    """
+    _check_int(n_text, "n_text")
+    _check_int(n_video, "n_video")
+    allow = torch.as_tensor(allow, device=device)
+    if allow.shape != (2, 2) or allow.dtype != torch.bool:
+        raise ValueError(
+            f"allow must be a 2×2 table of bools (query modality, key modality), got {allow.tolist()!r}"
+        )
+    modality = torch.cat([torch.zeros(n_text, dtype=torch.long), torch.ones(n_video, dtype=torch.long)])
+    modality = modality.to(allow.device)  # (L,)
+    return allow[modality[:, None], modality[None, :]]  # (L, L)
+
+
+def cross_modal_block_mask(n_text: int, n_video: int, *, device=None) -> torch.Tensor:
+    """Boolean ``(L, L)``: ``True`` exactly on the text→video and video→text blocks.
+
+    Joint self-attention under it is two cross-attentions (:func:`split_cross_attention`).
+    """
+    return modality_block_mask(n_text, n_video, [[False, True], [True, False]], device=device)
+
+
+# --------------------------------------------------------------------------- cross-attention, exposed
+
+
+def attention_logits(mha: MultiHeadAttention, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    """The scores ``Q Kᵀ/√e`` of ``mha`` before masking and softmax: ``(B, h, L_q, L_k)``.
+
+    ``Q`` comes from ``x (B, L_q, D)``, ``K`` from ``context (B, L_k, D)`` (``x`` when omitted).
+    """
+    context = x if context is None else context
+    _check_streams(mha.d_model, x=x, context=context)
+    q = split_heads(mha.w_q(x), mha.n_heads)  # (B, h, L_q, e)
+    k = split_heads(mha.w_k(context), mha.n_heads)  # (B, h, L_k, e)
+    return q @ k.transpose(-2, -1) / math.sqrt(mha.d_head)  # (B, h, L_q, L_k)
+
+
+def split_cross_attention(
+    mha: MultiHeadAttention,
+    text: torch.Tensor,
+    video: torch.Tensor,
+    text_mask: torch.Tensor | None = None,
+    video_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``[MHA(text, video); MHA(video, text)]``: ``(B, n_text + n_video, D)``, one set of weights.
+
+    Text queries attend to video keys, video queries to text keys, each on its own; the
+    results are concatenated in the joint order. It equals
+    ``mha([text; video], mask=cross_modal_block_mask(n_text, n_video))`` (with the padding
+    masks ``(B, L)`` AND-ed in), which is the point: a single stream under that mask is
+    cross-attention.
+    """
+    if not isinstance(mha, MultiHeadAttention):
+        raise ValueError(f"mha must be a vidlearn MultiHeadAttention, got {type(mha).__name__}")
+    _check_streams(mha.d_model, text=text, video=video)
+    text_keys, video_keys = _key_mask(text_mask, text, "text_mask"), _key_mask(video_mask, video, "video_mask")
+    text_to_video = mha(text, video, mask=video_keys)  # (B, n_text, D)
+    video_to_text = mha(video, text, mask=text_keys)  # (B, n_video, D)
+    return torch.cat([text_to_video, video_to_text], dim=1)  # (B, n_text + n_video, D)
+
+
+# --------------------------------------------------------------------------- two streams
+
+
+class CrossAttention(nn.Module):
+    """Pre-LN residual cross-attention: ``x + MHA(LN_q(x), LN_kv(context), mask)``.
+
+    ``x (B, L_q, D)`` asks, ``context (B, L_k, D)`` answers; the two are normalised
+    separately because they come from different modalities. ``mask`` is ``(L_q, L_k)``,
+    ``(B, L_q, L_k)`` or a key-padding ``(B, 1, L_k)`` (``True`` = may attend). Returns
+    ``(B, L_q, D)``, and the weights ``(B, h, L_q, L_k)`` if ``return_weights``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.d_model = d_model
+        self.ln_q = nn.LayerNorm(d_model)
+        self.ln_kv = nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, n_heads)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        return_weights: bool = False,
+    ):
+        B = _check_streams(self.d_model, x=x, context=context)
+        if mask is not None:
+            validate_mask(mask, (B, x.shape[1], context.shape[1]))
+        res = self.attn(self.ln_q(x), self.ln_kv(context), mask=mask, return_weights=return_weights)
+        out, w = res if return_weights else (res, None)
+        return (x + out, w) if return_weights else x + out
+
+
+class CoAttentionBlock(nn.Module):
+    """Two-stream block (ViLBERT co-TRM / LXMERT cross-modality layer)::
+
+        text'  = text  + MHA_tv(LN(text),  LN(video))     text asks video
+        video' = video + MHA_vt(LN(video), LN(text))      video asks text   (both from the inputs)
+        text'' = SelfBlock_t(text'),  video'' = SelfBlock_v(video')         (self-attention + MLP)
+
+    ``text (B, n_text, D)``, ``video (B, n_video, D)``; ``text_mask (B, n_text)`` and
+    ``video_mask (B, n_video)`` are key-padding masks (``True`` = real token). Returns
+    ``(text'', video'')``, plus the cross-attention weights ``(text→video (B, h, n_text,
+    n_video), video→text (B, h, n_video, n_text))`` as a third value if ``return_weights``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int):
+        super().__init__()
+        self.d_model = d_model
+        self.text_from_video = CrossAttention(d_model, n_heads)
+        self.video_from_text = CrossAttention(d_model, n_heads)
+        self.text_block = _gelu_block(d_model, n_heads, mlp_width)
+        self.video_block = _gelu_block(d_model, n_heads, mlp_width)
+
+    def forward(
+        self,
+        text: torch.Tensor,
+        video: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
+        video_mask: torch.Tensor | None = None,
+        return_weights: bool = False,
+    ):
+        _check_streams(self.d_model, text=text, video=video)
+        text_keys = _key_mask(text_mask, text, "text_mask")  # (B, 1, n_text) or None
+        video_keys = _key_mask(video_mask, video, "video_mask")  # (B, 1, n_video) or None
+        # both cross-attentions read the block's inputs: neither stream sees the other's update
+        t, w_tv = self.text_from_video(text, video, video_keys, return_weights=True)  # (B, n_text, D)
+        v, w_vt = self.video_from_text(video, text, text_keys, return_weights=True)  # (B, n_video, D)
+        t = self.text_block(t, mask=text_keys)
+        v = self.video_block(v, mask=video_keys)
+        return (t, v, (w_tv, w_vt)) if return_weights else (t, v)
+
+
+class TwoStreamEncoder(nn.Module):
+    """``depth`` :class:`CoAttentionBlock` s: ``(text, video) -> (text, video)``, shapes kept.
+
+    Masks as in :class:`CoAttentionBlock`; :meth:`attention_weights` gives the last block's
+    cross-attention weights for visualisation.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int):
+        super().__init__()
+        _check_int(depth, "depth")
+        self.blocks = nn.ModuleList(CoAttentionBlock(d_model, n_heads, mlp_width) for _ in range(depth))
+
+    def forward(self, text, video, text_mask=None, video_mask=None, return_weights: bool = False):
+        """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> the same shapes
+        (and the last block's cross weights as a third value if ``return_weights``)."""
+        *first, last = self.blocks
+        for blk in first:
+            text, video = blk(text, video, text_mask, video_mask)
+        return last(text, video, text_mask, video_mask, return_weights=return_weights)
+
+    def attention_weights(self, text, video, text_mask=None, video_mask=None):
+        """The last block's ``(text→video (B, h, n_text, n_video), video→text (B, h, n_video, n_text))``."""
+        return self(text, video, text_mask, video_mask, return_weights=True)[2]
+
+
+# --------------------------------------------------------------------------- one stream
+
+
+class SingleStreamEncoder(nn.Module):
+    """Joint self-attention over ``[text; video]`` with learned segment (modality) embeddings.
+
+    ``z = [text + s_0; video + s_1]``, ``(B, n_text + n_video, D)``, through ``depth`` pre-LN
+    GELU blocks, then split back into ``(text (B, n_text, D), video (B, n_video, D))``.
+    ``n_segments=0`` leaves the segment embedding out (the model then cannot tell the
+    modalities apart, short of their content); ``n_segments > 2`` keeps spare rows.
+
+    Masks: key-padding ``text_mask (B, n_text)``, ``video_mask (B, n_video)``, AND-ed with an
+    optional joint ``mask`` ``(L, L)`` or ``(B, L, L)`` (e.g. :func:`cross_modal_block_mask`).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int, n_segments: int = 2):
+        super().__init__()
+        _check_int(depth, "depth")
+        _check_int(n_segments, "n_segments", minimum=0)
+        if n_segments == 1:
+            raise ValueError("n_segments must be 0 (no segment embedding) or >= 2 (text is 0, video is 1), got 1")
+        self.d_model = d_model
+        # N(0, 0.02²) as BERT's token-type embedding; torch.randn follows the ambient device
+        self.segment_embed = nn.Parameter(torch.randn(n_segments, d_model) * 0.02) if n_segments else None
+        self.blocks = nn.ModuleList(_gelu_block(d_model, n_heads, mlp_width) for _ in range(depth))
+
+    def joint(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """``[text + s_0; video + s_1]``: ``(B, n_text + n_video, D)``."""
+        _check_streams(self.d_model, text=text, video=video)
+        if self.segment_embed is not None:
+            text, video = text + self.segment_embed[0], video + self.segment_embed[1]
+        return torch.cat([text, video], dim=1)  # (B, n_text + n_video, D)
+
+    def joint_mask(self, text, video, text_mask=None, video_mask=None, mask=None) -> torch.Tensor | None:
+        """The mask the blocks use: padding ``(B, 1, L)`` AND ``mask``; None when there is none."""
+        B = _check_streams(self.d_model, text=text, video=video)
+        L = text.shape[1] + video.shape[1]
+        if mask is not None:
+            # a per-head (B, h, L, L) mask would misalign with the (B, 1, L) padding when combined
+            validate_mask(mask, (B, L, L))
+        keys = [_key_mask(text_mask, text, "text_mask"), _key_mask(video_mask, video, "video_mask")]
+        if all(k is None for k in keys):
+            return combine_masks(mask)
+        # a modality without a padding mask is all real tokens
+        keys = [torch.ones(B, 1, t.shape[1], dtype=torch.bool, device=t.device) if k is None else k
+                for t, k in zip((text, video), keys)]
+        padding = torch.cat(keys, dim=-1)  # (B, 1, L)
+        return combine_masks(padding, mask)
+
+    def _encode(self, text, video, text_mask, video_mask, mask, n_blocks):
+        x = self.joint(text, video)  # (B, L, D)
+        m = self.joint_mask(text, video, text_mask, video_mask, mask)
+        for blk in self.blocks[:n_blocks]:
+            x = blk(x, mask=m)
+        return x, m
+
+    def forward(self, text, video, text_mask=None, video_mask=None, mask=None):
+        """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> ``(text, video)``, same shapes."""
+        x, _ = self._encode(text, video, text_mask, video_mask, mask, len(self.blocks))
+        return x[:, : text.shape[1]], x[:, text.shape[1] :]
+
+    def attention_weights(self, text, video, text_mask=None, video_mask=None, mask=None) -> torch.Tensor:
+        """The last block's joint attention weights ``(B, h, L, L)``, ``L = n_text + n_video``.
+
+        Rows and columns are in the order ``[text; video]``: ``w[..., :n_text, n_text:]`` is how
+        much each text token looks at each video token.
+        """
+        x, m = self._encode(text, video, text_mask, video_mask, mask, len(self.blocks) - 1)
+        last = self.blocks[-1]
+        return last.attn(last.ln_1(x), mask=m, return_weights=True)[1]
