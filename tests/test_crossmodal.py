@@ -499,3 +499,16 @@ def test_two_stream_costs_four_projections_more_per_token():
     ratio = lambda n: evaluate(co_attention_block_macs(), n_x=n, n_v=n, d=768, m=3072) / evaluate(  # noqa: E731
         single_stream_block_macs(), n_x=n, n_v=n, d=768, m=3072)
     assert 1.3 < ratio(4) < 1.34 and ratio(100_000) < 1.01
+
+
+def test_chapter_derivation_starts_from_the_library_formulas():
+    """ch06.two_stream_overhead writes both blocks out by hand; they must be the formulas checked above."""
+    from vidlearn import derivations
+
+    d = derivations.get("ch06.two_stream_overhead")
+    start, end = d.expressions[0], d.expressions[-1]
+    by_name = {s.name: s for s in start.free_symbols}
+    lib = co_attention_block_macs() - single_stream_block_macs()
+    lib = lib.subs({s: by_name[s.name] for s in lib.free_symbols})
+    assert sp.expand(start - lib) == 0
+    assert sp.expand(end - lib) == 0
