@@ -1,4 +1,4 @@
-"""The ``vidlearn`` command: ``build-exercises`` and ``grade``."""
+"""The ``vidlearn`` command: ``build-exercises``, ``grade``, ``summary`` and ``progress``."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _grade(args) -> int:
     if missing:
         print(f"vidlearn grade: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    for out in filter(None, (args.out, args.json)):
+    for out in filter(None, (args.out, args.json, args.summary)):
         if not Path(out).resolve().parent.is_dir():
             print(f"vidlearn grade: the folder for {out} does not exist", file=sys.stderr)
             return 2
@@ -55,18 +55,80 @@ def _grade(args) -> int:
     print(f"vidlearn grade: {len(args.submissions)} submissions, {args.jobs} at a time; isolation: {isolation_summary()}",
           file=sys.stderr)
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
-    hide = [Path(o).resolve().parent for o in filter(None, (args.out, args.json))]
+    outputs = [Path(o) for o in filter(None, (args.out, args.json, args.summary))]
+    hide = [o.resolve().parent for o in outputs] + ([Path(args.feedback).resolve()] if args.feedback else [])
     reports = grade_submissions([Path(p) for p in args.submissions], limits=limits, jobs=args.jobs, hide=hide,
                                 progress=None if args.quiet else print_progress)
     write_gradebook(reports, Path(args.out), Path(args.json) if args.json else None)
+    wrote = [args.out] + ([args.json] if args.json else [])
+    if args.feedback:
+        from vidlearn.grading.reports import write_feedback
+
+        write_feedback(reports, Path(args.feedback))
+        wrote.append(f"{args.feedback}/ (one feedback file per submission)")
+    if args.summary:
+        wrote += _write_summary(Path(args.out), Path(args.summary))
     total = sum(r.seconds for r in reports)
-    print(f"vidlearn grade: wrote {args.out}" + (f" and {args.json}" if args.json else "")
-          + f"; {total / max(1, len(reports)):.2f} s of worker time per submission", file=sys.stderr)
+    print(f"vidlearn grade: wrote {', '.join(map(str, wrote))}; "
+          f"{total / max(1, len(reports)):.2f} s of worker time per submission", file=sys.stderr)
+    return 0
+
+
+def _write_summary(gradebook: Path, summary: Path) -> list[str]:
+    from vidlearn.grading.reports import read_gradebook, summarise, summary_markdown, write_summary
+
+    summaries = summarise(read_gradebook(gradebook))
+    plot = summary.with_suffix(".png")
+    write_summary(summaries, summary, plot)
+    print(summary_markdown(summaries), end="")
+    return [str(summary), str(plot)]
+
+
+def _summary(args) -> int:
+    if not Path(args.gradebook).is_file():
+        print(f"vidlearn summary: no such file: {args.gradebook}", file=sys.stderr)
+        return 2
+    try:
+        _write_summary(Path(args.gradebook), Path(args.out))
+    except ValueError as err:
+        print(f"vidlearn summary: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _progress(args) -> int:
+    from vidlearn.grading.gradebook import grade_submissions
+    from vidlearn.grading.sandbox import Limits
+
+    files = [Path(p) for p in args.files] or sorted(
+        p for p in Path("exercises").glob("ex*") if p.suffix in (".py", ".ipynb"))
+    if not files:
+        print("vidlearn progress: no exercise notebooks found (looked in ./exercises; or name the files)",
+              file=sys.stderr)
+        return 2
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        print(f"vidlearn progress: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    reports = grade_submissions(files, limits=Limits(timeout=args.timeout), jobs=args.jobs)
+    total = maximum = 0.0
+    for r in reports:
+        total, maximum = total + r.score, maximum + r.max_score
+        done = sum(o.score == o.max_score for o in r.outcomes)
+        print(f"{r.exercise or '?':5s} {Path(r.submission).name:32s} {r.score:5g}/{r.max_score:<3g} "
+              f"{done}/{len(r.outcomes)} questions done")
+        for o in r.outcomes:
+            mark = "✅" if o.score == o.max_score else ("🟡" if o.score > 0 else "⬜")
+            extra = f"  ({o.misconception})" if o.misconception else ""
+            print(f"      {mark} {o.question} {o.score:g}/{o.max_score:g}{extra}")
+        for note in r.notes[:1]:
+            print(f"      note: {note}")
+    print(f"total {total:g}/{maximum:g} points")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vidlearn", description="The vidlearn course: exercises and grading.")
+    parser = argparse.ArgumentParser(prog="vidlearn", description="The vidlearn course: exercises, grading and progress.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build-exercises", help="write exercises/ from solutions/ (solution blocks removed)")
@@ -83,7 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--timeout", type=float, default=30.0, help="seconds for the notebook, and for each question")
     g.add_argument("--memory", type=int, default=2048, help="memory limit per submission, in MB")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g.add_argument("--feedback", help="folder for one Markdown feedback file per submission (for the students)")
+    g.add_argument("--summary", help="class summary (Markdown) to write, with a bar chart beside it (.png)")
     g.set_defaults(func=_grade)
+
+    s = sub.add_parser("summary", help="per-question class summary of a gradebook CSV (Markdown + bar chart)")
+    s.add_argument("gradebook", help="the CSV written by vidlearn grade --out")
+    s.add_argument("--out", default="summary.md", help="Markdown file to write; the chart goes beside it (.png)")
+    s.set_defaults(func=_summary)
+
+    p = sub.add_parser("progress", help="which of your exercises pass (grades your own working copies)")
+    p.add_argument("files", nargs="*", help="exercise notebooks (default: exercises/ex*.py and .ipynb)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--timeout", type=float, default=30.0)
+    p.set_defaults(func=_progress)
 
     args = parser.parse_args(argv)
     return args.func(args)
