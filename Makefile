@@ -7,7 +7,7 @@ NBDIR  := build/notebooks
 # Every chapter and every solution notebook runs under nbval.
 NOTEBOOKS := $(wildcard chapters/*.py solutions/*.py)
 
-.PHONY: lab test test-unit test-notebooks notebooks bench clean
+.PHONY: lab test test-unit test-notebooks test-browser notebooks bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,9 @@ lab: $(STAMP)
 
 test: test-unit test-notebooks
 
+# tests/browser needs Chromium and runs on its own: `make test-browser`
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
 
 # Jupytext sources -> .ipynb in build/, then nbval runs every cell and fails on any error
 # (every claim in a chapter is an assertion, so a wrong claim fails here).
@@ -41,6 +42,16 @@ notebooks: $(STAMP)
 # VIDLEARN_CHECK_STRICT: a reference solution that fails its own check() fails the run.
 test-notebooks: notebooks
 	VIDLEARN_CHECK_STRICT=1 $(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider $(NBDIR) --durations=5
+
+BROWSER_STAMP := $(VENV)/.installed-browser
+$(BROWSER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -e '.[test,browser]'
+	touch $(BROWSER_STAMP)
+
+# The course in a real JupyterLab driven through Debian's headless Chromium by Playwright
+# (apt install chromium; no browser download). Screenshots in build/browser/screenshots/.
+test-browser: $(BROWSER_STAMP)
+	$(BIN)/python -m pytest tests/browser --durations=5
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/attention.py
