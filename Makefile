@@ -7,7 +7,7 @@ NBDIR  := build/notebooks
 # Every chapter and every solution notebook runs under nbval.
 NOTEBOOKS := $(wildcard chapters/*.py solutions/*.py)
 
-.PHONY: lab test test-unit test-notebooks test-browser notebooks bench clean
+.PHONY: lab test test-unit test-notebooks test-browser site notebooks bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ $(BROWSER_STAMP): $(STAMP) pyproject.toml
 # (apt install chromium; no browser download). Screenshots in build/browser/screenshots/.
 test-browser: $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests/browser --durations=5
+
+# The course as a static site: every chapter executed and rendered (plots embedded), exercises
+# linked; the build checks itself (every chapter linked from the index, no dead links).
+site: $(STAMP)
+	$(BIN)/vidlearn build-site --out build/site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/attention.py

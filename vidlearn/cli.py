@@ -1,4 +1,4 @@
-"""The ``vidlearn`` command: ``build-exercises``, ``grade``, ``summary`` and ``progress``."""
+"""The ``vidlearn`` command: ``build-exercises``, ``grade``, ``summary``, ``progress`` and ``build-site``."""
 
 from __future__ import annotations
 
@@ -127,8 +127,35 @@ def _progress(args) -> int:
     return 0
 
 
+def _site(args) -> int:
+    import time
+
+    from vidlearn.site import SiteBuildError, build_site, check_site
+
+    if args.cell_timeout <= 0:
+        print("vidlearn build-site: --cell-timeout must be > 0", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        index = build_site(args.chapters_dir, args.exercises, args.out, pattern=args.chapters,
+                           execute=not args.no_execute, cell_timeout=args.cell_timeout,
+                           progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
+    except SiteBuildError as err:
+        print(f"vidlearn build-site: {err}", file=sys.stderr)
+        return 1
+    # the built site is checked as a reader would meet it: every chapter linked, no dead link
+    problems = check_site(Path(args.out), Path(args.chapters_dir), args.chapters, require_plots=not args.no_execute)
+    for problem in problems:
+        print(f"vidlearn build-site: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"vidlearn build-site: wrote {index} in {time.perf_counter() - started:.0f} s; every chapter linked, "
+          "no dead links", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vidlearn", description="The vidlearn course: exercises, grading and progress.")
+    parser = argparse.ArgumentParser(prog="vidlearn", description="The vidlearn course: exercises, grading, progress and the course site.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build-exercises", help="write exercises/ from solutions/ (solution blocks removed)")
@@ -159,6 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--timeout", type=float, default=30.0)
     p.set_defaults(func=_progress)
+
+    w = sub.add_parser("build-site", help="execute the chapters and build the course as a static HTML site")
+    w.add_argument("--out", type=Path, default=_repo_default("build/site"), help="site folder (replaced as a whole)")
+    w.add_argument("--no-execute", action="store_true", help="render the chapters without running them (no outputs)")
+    w.add_argument("--chapters", default="[0-9][0-9]_*.py", metavar="GLOB",
+                   help="which files of the chapters folder to build (default: all chapters)")
+    w.add_argument("--chapters-dir", type=Path, default=_repo_default("chapters"))
+    w.add_argument("--exercises", type=Path, default=_repo_default("exercises"))
+    w.add_argument("--cell-timeout", type=float, default=600.0, help="seconds a chapter cell may run")
+    w.add_argument("--quiet", action="store_true", help="no progress lines")
+    w.set_defaults(func=_site)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
 from vidlearn.data import MovingShapesConfig, VideoBatch, generate, shuffle_frames
 from vidlearn.flops import vivit_macs
