@@ -132,6 +132,10 @@ def test_verify_raises_and_result_renders():
     assert isinstance(good, CheckResult)
     md = good._repr_markdown_()
     assert "doubling" in md and r"\checkmark" in md and "2 x" in md
+    # start and steps share one alignment point: "& start", then "&= step" (not a bare "=" that
+    # would right-align the steps in a column of their own)
+    rows = [r for r in md.splitlines() if r.startswith("&")]
+    assert rows[0].startswith("& x + x") and rows[1].startswith("&=2 x")
 
 
 def test_steps_are_displayed_as_written():

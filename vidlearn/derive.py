@@ -302,7 +302,9 @@ class CheckResult:
         rows = [r"\begin{aligned}", f"& {self.latex[0]} \\\\"] if self.latex else []
         for s, tex in zip(self.steps, self.latex[1:]):
             mark = {True: r"\checkmark", False: r"\times", None: r"\cdot"}[s.ok]
-            rows.append(f"={tex} && {mark}\\ \\text{{{_tex_text(s.reason)}}} \\\\")
+            # "&=": every step's "=" sits on the alignment point, left of its expression, so the
+            # steps line up under the start; "&&" puts the reasons in a column of their own
+            rows.append(f"&={tex} && {mark}\\ \\text{{{_tex_text(s.reason)}}} \\\\")
         body = "$$\n" + "\n".join(rows + [r"\end{aligned}"]) + "\n$$\n\n" if rows else ""
         verdict = "✅ every step checked" if self.ok else "❌ " + self.message
         methods = {s.method for s in self.steps if s.ok}
@@ -626,7 +628,7 @@ class Derivation:
     def _repr_markdown_(self) -> str:
         lines = [r"\begin{aligned}", f"& {sympy.latex(self.start)} \\\\"]
         for e, reason, _ in self.steps:
-            lines.append(f"={sympy.latex(e)} && \\text{{{_tex_text(reason)}}} \\\\")
+            lines.append(f"&={sympy.latex(e)} && \\text{{{_tex_text(reason)}}} \\\\")
         head = f"**{self.title}**\n\n" if self.title else ""
         return head + "$$\n" + "\n".join(lines + [r"\end{aligned}"]) + "\n$$"
 
