@@ -384,7 +384,8 @@ for v in VARIANTS:
 #
 # At fixed resolution, $N = 196$ stays put while $n_t$ grows with the number of frames. Model 1's
 # attention term $2 (n_t N)^2 d$ is quadratic in $n_t$; Models 2–4 are linear in $n_t$ apart from
-# small $n_t^2 N d$ terms (the temporal attention), so the gap widens with every frame:
+# the temporal attention's smaller $n_t^2$ terms ($2 n_t^2 N d$ per layer in Models 3 and 4,
+# $2 n_t^2 d$ in Model 2's temporal encoder), so the gap widens with every frame:
 
 # %%
 frames = [8, 16, 32, 64, 128, 256]
@@ -510,7 +511,8 @@ assert best == "tubelets, central frame"
 # frame and *learns* to use the neighbouring frames, whereas inflation starts out averaging frames,
 # blurring anything that moves. Random initialisation, which throws the image pretraining away, is
 # 6 points worse. Seed material often cites inflation as "the" way to initialise video
-# transformers from image models; for ViViT it is the second-best option.
+# transformers from image models; for ViViT it is second among the three tubelet
+# initialisations, and plain uniform frame sampling (78.5) beats it too.
 #
 # ## Exercises
 #
@@ -533,8 +535,8 @@ assert best == "tubelets, central frame"
 # - Our formulas equal `FlopCounterMode` exactly (tiny configs and ViViT-B on the meta device) and
 #   reproduce the paper's Table 2: parameters within 0.06 M, MACs within 1 %. The paper's "FLOPs"
 #   are MACs, and it counts Model 4's attended pairs only.
-# - On moving shapes all four variants learn direction; a space-only model cannot, and neither
-#   can a model trained on shuffled frames. A 2-frame tubelet already detects motion; with 1-frame
-#   tubelets the tiny models have not found it in 300 steps.
+# - On moving shapes all four variants learn direction and a space-only model cannot; shuffle the
+#   held-out frames and the trained models fall to chance. A 2-frame tubelet already detects
+#   motion; with 1-frame tubelets the tiny models have not found it in 300 steps.
 # - ViViT's Model 3 runs spatial attention first, TimeSformer temporal first; the paper finds no real
 #   difference. Central-frame initialisation beats inflation (79.2 vs 77.6 % on K400).

@@ -124,7 +124,10 @@ print("text→video:", tuple(mha(text, video).shape), "  video→text:", tuple(m
 #
 # A two-stream model keeps separate weights per modality. In each co-attention block both
 # streams ask the other one *at the same time* (both cross-attentions read the block's inputs),
-# then each stream runs its own self-attention and MLP:
+# then each stream runs its own self-attention and MLP. That is LXMERT's cross-modality layer
+# (LXMERT shares one cross-attention's weights between the two directions; ours has one per
+# direction, which costs the same MACs). ViLBERT's co-TRM follows the cross-attention with an MLP
+# only, and interleaves ordinary transformer blocks per stream between co-TRMs.
 #
 # $$x' = x + \mathrm{MHA}_{xv}(\mathrm{LN}(x), \mathrm{LN}(v)),\quad
 #   v' = v + \mathrm{MHA}_{vx}(\mathrm{LN}(v), \mathrm{LN}(x)),\quad
@@ -185,8 +188,10 @@ plt.show()
 # %% [markdown]
 # Unmasked, a text row's softmax runs over text *and* video keys together; its video part is the
 # cross-attention distribution scaled by the share of attention the row gives to video. So a
-# single stream can do everything the two-stream model does — and also attend within each
-# modality — with one set of weights.
+# single stream contains the cross-attention computation of a two-stream block — and also attends
+# within each modality — with one set of weights shared by both modalities. It is not the same
+# model: a two-stream block has separate weights per modality and runs its self-attention *after*
+# the cross step, which no mask on a single stream reproduces.
 #
 # ### What each costs
 #
@@ -245,10 +250,12 @@ for nx, nv in [(12, 4), (20, 3136), (512, 20_000)]:
 # go with this video?). In the terms of §3 it is a single-stream model, so every layer contains
 # both cross-attentions.
 #
-# A related model, **CBT** (Sun et al., 2019, arXiv 1906.05743), keeps VideoBERT's BERT but drops
-# the quantisation: it feeds the continuous features and replaces "predict the masked visual word"
-# with a contrastive (noise-contrastive estimation) loss, because a 20,736-word codebook throws
-# away fine visual detail.
+# A related model, **CBT** (Sun et al., 2019, arXiv 1906.05743), drops the quantisation, because
+# a 20,736-word codebook throws away fine visual detail. It has three transformers: a text BERT,
+# a visual transformer over the *continuous* clip features trained to recover masked features with
+# a contrastive (noise-contrastive estimation) loss instead of "predict the masked visual word",
+# and a cross-modal transformer on top of both, trained contrastively to tell matching text and
+# video sequences from mismatched ones.
 #
 # We build the whole pipeline at toy scale. Our videos are 16-frame moving-shape clips; each is
 # cut into 4 segments of 4 frames, so a video becomes 4 visual words.
@@ -307,10 +314,19 @@ print(f"greedy word = nearest leaf for {(nearest_leaf == v_test.flatten()).float
 # how much does a visual word say about the caption? (purity: share of the word's training
 # segments that carry its most common caption)
 caption_of_segment = train_clips.caption_id.repeat_interleave(v_train.shape[1])  # (1024·4,)
-words, counts = v_train.flatten().unique(return_counts=True)
-majority = sum(torch.bincount(caption_of_segment[v_train.flatten() == w]).max().item() for w in words)
-print(f"{len(words)} of {tree.vocab_size} words used; purity {majority / v_train.numel():.1%} "
-      f"(a word that ignored the caption would score about {1 / videos.n_captions:.1%})")
+
+
+def purity(words: torch.Tensor, captions: torch.Tensor) -> float:
+    majority = sum(torch.bincount(captions[words == w]).max().item() for w in words.unique())
+    return majority / len(words)
+
+
+# chance: the same words with the captions shuffled among the segments (a word's most common
+# caption beats 1/18 by luck alone when it covers only a few dozen segments)
+shuffled = caption_of_segment[torch.randperm(len(caption_of_segment), generator=torch.Generator().manual_seed(0))]
+print(f"{len(v_train.flatten().unique())} of {tree.vocab_size} words used; purity "
+      f"{purity(v_train.flatten(), caption_of_segment):.1%}, against {purity(v_train.flatten(), shuffled):.1%} "
+      "for words that ignored the caption (captions shuffled)")
 
 # %% [markdown]
 # ### 4.3 One vocabulary, one sequence, BERT's masking
@@ -342,8 +358,9 @@ print(f"over 512 sequences: {chosen.sum() / (~vocab.is_special(batch_ids)).sum()
 print("one masked sequence:", " ".join(vocab.token(i) for i in masked[0].tolist()))
 
 # %% [markdown]
-# (Slightly more than 15 % are chosen because every sequence gets at least one; a few "random"
-# replacements land on the original token, which is why a little over 10 % are unchanged.)
+# (Slightly more than 15 % are chosen because every sequence gets at least one. "Unchanged" is
+# the 10 % kept plus the few random replacements that land on the original token; with about a
+# thousand chosen tokens, its sampling error is about ±1 point.)
 #
 # ## 5. Pretraining
 #
@@ -375,6 +392,12 @@ plt.show()
 # sequences; the captions come from the same 18 templates). For retrieval each of the 18
 # captions is a query, all 180 videos are candidates, and a hit is a video whose caption is the
 # query: about 10 relevant videos per query. Chance levels are computed exactly for that set-up.
+#
+# Read the numbers with §4 in mind: the clip encoder was trained on the very attributes the
+# captions name, so the visual words are already about 90 % pure by caption. VideoBERT never sees
+# a label; what it learns, from which words and visual words occur together, is the mapping
+# between the two vocabularies (and that a mismatched pair is mismatched). VideoBERT's own S3D was
+# trained on Kinetics action labels, which are related to, but not the same as, its ASR text.
 
 # %%
 queries = sorted(set(test_clips.caption_id.tolist()))  # caption ids present in the test set
@@ -491,14 +514,18 @@ print(f"VideoBERT part of the chapter: {time.perf_counter() - chapter_start:.0f}
 #
 # - Cross-attention takes queries from one modality and keys and values from the other; its
 #   weight matrix is $n_x\times n_v$ and its output has one vector per query token.
-# - Two-stream models (ViLBERT, LXMERT) alternate co-attention and per-stream self-attention;
+# - Two-stream models (ViLBERT, LXMERT) alternate cross-attention between the streams with
+#   per-stream self-attention and MLPs;
 #   single-stream models (VisualBERT, VideoBERT) concatenate tokens with segment embeddings.
 # - Proven here: the off-diagonal blocks of single-stream attention logits are the cross-attention
 #   logits; under a cross-modal block mask single-stream attention *is* the two cross-attentions.
 #   Two streams cost $4(n_x+n_v)d^2$ more per block (formula = FLOP counter), for separate weights.
 # - VideoBERT is one BERT over `[CLS] text [>] visual words [SEP]`; its visual words are
 #   hierarchical k-means codes of clip features ($12^4$ in the paper), assigned greedily with
-#   $k\cdot\text{depth}$ distance computations. CBT replaces them with continuous features and a
-#   contrastive loss.
+#   $k\cdot\text{depth}$ distance computations. CBT keeps the features continuous, with a visual
+#   transformer trained contrastively and a cross-modal transformer on top of a text BERT.
 # - Our small VideoBERT, pretrained in under a minute on CPU, retrieves held-out clips from their
 #   captions far above chance and, given a direction word, mostly returns clips moving that way.
+#   Its visual words come from an encoder trained on the very attributes the captions name, so
+#   the words are already almost pure by caption: what VideoBERT learned, from co-occurrence alone,
+#   is which words go with which visual words.

@@ -194,7 +194,7 @@ class CrossAttention(nn.Module):
 
 
 class CoAttentionBlock(nn.Module):
-    """Two-stream block (ViLBERT co-TRM / LXMERT cross-modality layer)::
+    """Two-stream block (LXMERT's cross-modality layer; ViLBERT's co-TRM is the cross step plus an MLP)::
 
         text'  = text  + MHA_tv(LN(text),  LN(video))     text asks video
         video' = video + MHA_vt(LN(video), LN(text))      video asks text   (both from the inputs)

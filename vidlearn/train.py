@@ -139,8 +139,8 @@ def train_classifier(
     """Train ``model`` (clips ``(B, T, C, H, W)`` -> logits ``(B, classes)``) on fresh generated
     batches and return its held-out accuracy.
 
-    The model's parameters are re-initialised from nothing: pass a freshly built model, built
-    after ``torch.manual_seed`` if its initialisation should be reproducible. ``transform``
+    Training starts from the model's current parameters (nothing is re-initialised): pass a
+    freshly built model, built after ``torch.manual_seed`` if the run should be reproducible. ``transform``
     (e.g. :func:`vidlearn.data.shuffle_frames`) is applied to every training and held-out
     clip batch with a generator seeded from the run.
     """
