@@ -118,3 +118,13 @@ def test_student_progress_marks_what_passes(term, tmp_path, capsys, monkeypatch)
     assert len(ex02) == len(questions_for("ex02")) and all(l.strip().startswith("⬜") for l in ex02)
     total = sum(q.points for q in questions_for("ex01"))
     assert f"total {total:g}/{total + sum(q.points for q in questions_for('ex02')):g} points" in out
+
+
+def test_progress_explains_what_is_missing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["progress"]) == 2
+    assert "no exercise notebooks found" in capsys.readouterr().err
+    assert main(["progress", "nowhere/ex01_attention.py"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["progress", "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err

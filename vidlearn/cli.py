@@ -100,6 +100,9 @@ def _progress(args) -> int:
     from vidlearn.grading.gradebook import grade_submissions
     from vidlearn.grading.sandbox import Limits
 
+    if args.jobs < 1 or args.timeout <= 0:
+        print("vidlearn progress: --jobs must be >= 1 and --timeout > 0", file=sys.stderr)
+        return 2
     files = [Path(p) for p in args.files] or sorted(
         p for p in Path("exercises").glob("ex*") if p.suffix in (".py", ".ipynb"))
     if not files:
