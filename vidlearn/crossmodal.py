@@ -34,6 +34,7 @@ from torch import nn
 from vidlearn.attention import MultiHeadAttention, split_heads
 from vidlearn.masks import combine_masks, validate_mask
 from vidlearn.temporal import ResidualAttentionBlock
+from vidlearn.validation import check_int
 
 __all__ = [
     "modality_block_mask",
@@ -48,13 +49,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_int(value, what: str, *, minimum: int = 1) -> int:
-    # bool is an int subclass; True as a size is always a mistake
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _check_streams(d_model: int, **streams: torch.Tensor) -> int:
@@ -100,8 +94,8 @@ def modality_block_mask(n_text: int, n_video: int, allow, *, device=None) -> tor
     ``b`` (0 = text, 1 = video): ``[[True, True], [True, True]]`` is full joint attention,
     ``[[True, False], [False, True]]`` two separate self-attentions.
     """
-    _check_int(n_text, "n_text")
-    _check_int(n_video, "n_video")
+    check_int(n_text, "n_text")
+    check_int(n_video, "n_video")
     allow = torch.as_tensor(allow, device=device)
     if allow.shape != (2, 2) or allow.dtype != torch.bool:
         raise ValueError(
@@ -242,7 +236,7 @@ class TwoStreamEncoder(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int):
         super().__init__()
-        _check_int(depth, "depth")
+        check_int(depth, "depth")
         self.blocks = nn.ModuleList(CoAttentionBlock(d_model, n_heads, mlp_width) for _ in range(depth))
 
     def forward(self, text, video, text_mask=None, video_mask=None, return_weights: bool = False):
@@ -275,8 +269,8 @@ class SingleStreamEncoder(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int, n_segments: int = 2):
         super().__init__()
-        _check_int(depth, "depth")
-        _check_int(n_segments, "n_segments", minimum=0)
+        check_int(depth, "depth")
+        check_int(n_segments, "n_segments", minimum=0)
         if n_segments == 1:
             raise ValueError("n_segments must be 0 (no segment embedding) or >= 2 (text is 0, video is 1), got 1")
         self.d_model = d_model

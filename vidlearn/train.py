@@ -27,10 +27,11 @@ from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidg
 
 from vidlearn.data import MovingShapesConfig, VideoBatch, generate, shuffle_frames
 from vidlearn.flops import vivit_macs
+from vidlearn.validation import check_int
 from vidlearn.vivit import ViViT, ViViTConfig
 
 __all__ = [
-    "TARGETS", "TrainConfig", "TrainResult", "train_classifier", "train_vivit", "held_out", "accuracy",
+    "TARGETS", "TrainConfig", "TrainResult", "Optimiser", "train_classifier", "train_vivit", "held_out", "accuracy",
     "shuffled_accuracy", "results_table",
 ]
 
@@ -58,11 +59,8 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_clips"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(f"warmup must be an integer >= 0, got {self.warmup!r}")
+            check_int(getattr(self, name), name)
+        check_int(self.warmup, "warmup", minimum=0)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if self.target not in TARGETS:
@@ -111,6 +109,28 @@ def _lr_factor(step: int, config: TrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class Optimiser:
+    """The course's optimisation recipe, in one place: AdamW, the learning rate warmed up then
+    decayed by :func:`_lr_factor`, gradients clipped at norm 1.
+
+    ``config`` supplies ``lr``, ``weight_decay``, ``steps`` and ``warmup`` (a :class:`TrainConfig`
+    or a :class:`vidlearn.videobert.PretrainConfig`); :meth:`step` takes one training step.
+    """
+
+    def __init__(self, model: nn.Module, config):
+        self.params = list(model.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: _lr_factor(s, config))
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss``, clip, update, and advance the schedule."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, video: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 256) -> float:
     """Fraction of ``video (B, T, C, H, W)`` clips whose arg-max logit is ``labels (B,)``."""
@@ -155,8 +175,7 @@ def train_classifier(
             f"{config.num_classes} classes: expected (1, {config.num_classes})"
         )
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
+    optimiser = Optimiser(model, config)
     g = torch.Generator().manual_seed(config.seed)
     losses: list[float] = []
     start = time.perf_counter()
@@ -165,11 +184,7 @@ def train_classifier(
         batch = generate(config.data, config.batch_size, seed=config.seed * _STRIDE + step)
         video = batch.video if transform is None else transform(batch.video, g)  # (B, T, C, H, W)
         loss = nn.functional.cross_entropy(model(video), _labels(batch, config.target))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimiser.step(loss)
         losses.append(loss.item())
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")

@@ -30,6 +30,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
+from vidlearn.validation import check_int
+
 __all__ = [
     "TokenGrid",
     "token_grid",
@@ -45,20 +47,13 @@ __all__ = [
 # --------------------------------------------------------------------------- checks
 
 
-def _positive_int(value, what: str) -> int:
-    # bool is an int subclass; True as a size is always a mistake
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
 def _sizes(sizes, n: int, what: str, names: str) -> tuple[int, ...]:
     """Validate a tuple of ``n`` positive sizes, e.g. a tubelet ``(t, h, w)``."""
     if isinstance(sizes, torch.Size):
         sizes = tuple(sizes)
     if not isinstance(sizes, (tuple, list)) or len(sizes) != n:
         raise ValueError(f"{what} must be a tuple of {n} positive integers {names}, got {sizes!r}")
-    return tuple(_positive_int(s, f"{what} size {name}") for s, name in zip(sizes, names.strip("()").split(", ")))
+    return tuple(check_int(s, f"{what} size {name}") for s, name in zip(sizes, names.strip("()").split(", ")))
 
 
 def _check_video(video: torch.Tensor, in_channels: int | None = None) -> None:
@@ -105,7 +100,7 @@ def token_grid(T: int, H: int, W: int, tubelet: Sequence[int]) -> TokenGrid:
     t, h, w = _sizes(tubelet, 3, "tubelet", "(t, h, w)")
     sizes = {"T": T, "H": H, "W": W}
     for name, v in sizes.items():
-        _positive_int(v, f"video size {name}")
+        check_int(v, f"video size {name}")
     for (name, v), (kname, k) in zip(sizes.items(), (("t", t), ("h", h), ("w", w))):
         if v < k:
             raise ValueError(
@@ -141,8 +136,8 @@ def uniform_frame_indices(T: int, n_frames: int) -> torch.Tensor:
     torch's round-half-to-even. Asking for more frames than the clip has is an error:
     the indices would repeat frames.
     """
-    _positive_int(T, "number of frames T")
-    _positive_int(n_frames, "n_frames")
+    check_int(T, "number of frames T")
+    check_int(n_frames, "n_frames")
     if n_frames > T:
         raise ValueError(f"cannot sample n_frames={n_frames} distinct frames from a clip of T={T} frames")
     # float64 so that k·(T-1)/(n-1) lands exactly on .5 where it should, whatever the default dtype
@@ -163,8 +158,8 @@ class TubeletEmbedding(nn.Module):
 
     def __init__(self, in_channels: int, d_model: int, tubelet: Sequence[int] = (2, 16, 16), *, bias: bool = True):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.d_model = _positive_int(d_model, "d_model")
+        self.in_channels = check_int(in_channels, "in_channels")
+        self.d_model = check_int(d_model, "d_model")
         self.tubelet = _sizes(tubelet, 3, "tubelet", "(t, h, w)")
         self.proj = nn.Conv3d(in_channels, d_model, kernel_size=self.tubelet, stride=self.tubelet, bias=bias)
 
@@ -215,9 +210,9 @@ class UniformFrameSampling(nn.Module):
 
     def __init__(self, n_frames: int, d_model: int, patch: Sequence[int] = (16, 16), in_channels: int = 3):
         super().__init__()
-        self.n_frames = _positive_int(n_frames, "n_frames")
-        self.d_model = _positive_int(d_model, "d_model")
-        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.n_frames = check_int(n_frames, "n_frames")
+        self.d_model = check_int(d_model, "d_model")
+        self.in_channels = check_int(in_channels, "in_channels")
         self.patch = _sizes(patch, 2, "patch", "(h, w)")
         self.proj = nn.Conv2d(in_channels, d_model, kernel_size=self.patch, stride=self.patch)
 
@@ -248,7 +243,7 @@ def _check_filter(weight2d: torch.Tensor, t: int) -> None:
     if not isinstance(weight2d, torch.Tensor) or weight2d.ndim != 4:
         shape = tuple(weight2d.shape) if isinstance(weight2d, torch.Tensor) else type(weight2d).__name__
         raise ValueError(f"expected a 2D patch-embedding weight of shape (D, C, h, w), got {shape}")
-    _positive_int(t, "tubelet length t")
+    check_int(t, "tubelet length t")
 
 
 def inflate_2d_filter(weight2d: torch.Tensor, t: int) -> torch.Tensor:

@@ -45,8 +45,8 @@ from torch import nn
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
 from vidlearn.temporal import ResidualAttentionBlock
-from vidlearn.train import _lr_factor
-from vidlearn.vivit import _check_int
+from vidlearn.train import Optimiser
+from vidlearn.validation import check_int
 
 __all__ = [
     "segment_features",
@@ -86,7 +86,7 @@ def segment_features(encoder: nn.Module, video: torch.Tensor, frames: int, *, ba
     if not isinstance(video, torch.Tensor) or video.ndim != 5:
         raise ValueError(f"video must be (B, T, C, H, W), got {getattr(video, 'shape', video)!r}")
     B, T = video.shape[:2]
-    _check_int(frames, "frames")
+    check_int(frames, "frames")
     S = T // frames
     if S == 0:
         raise ValueError(f"a {T}-frame video has no whole segment of {frames} frames")
@@ -185,8 +185,8 @@ def kmeans(
     ``assignment`` is the nearest centroid of each point under the returned centroids.
     """
     x = _check_features(x, "x")
-    _check_int(k, "k")
-    _check_int(iters, "iters", minimum=0)
+    check_int(k, "k")
+    check_int(iters, "iters", minimum=0)
     g = _check_generator(generator)
     c = _kmeans_pp(x, k, g)  # (k, F)
     for _ in range(iters):
@@ -211,11 +211,11 @@ class HierarchicalKMeans:
     """
 
     def __init__(self, k: int, depth: int, *, iters: int = 50, seed: int = 0):
-        _check_int(k, "k")
+        check_int(k, "k")
         if k < 2:
             raise ValueError(f"k must be at least 2 (a tree with one child per node has one word), got {k}")
-        self.k, self.depth = k, _check_int(depth, "depth")
-        self.iters = _check_int(iters, "iters", minimum=0)
+        self.k, self.depth = k, check_int(depth, "depth")
+        self.iters = check_int(iters, "iters", minimum=0)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         self.seed = int(seed)
@@ -275,7 +275,7 @@ class HierarchicalKMeans:
         """
         levels = self._fitted()
         x = _check_features(features)
-        _check_int(chunk, "chunk")
+        check_int(chunk, "chunk")
         if x.shape[1] != levels[0].shape[1]:
             raise ValueError(f"features have {x.shape[1]} columns but the tree was fitted on {levels[0].shape[1]}")
         children = torch.arange(self.k)  # (k,)
@@ -370,7 +370,7 @@ class JointVocabulary:
         clash = set(words) & set(SPECIAL_TOKENS)
         if clash:
             raise ValueError(f"words {sorted(clash)} clash with the special tokens")
-        self.words, self.n_visual = words, _check_int(n_visual, "n_visual")
+        self.words, self.n_visual = words, check_int(n_visual, "n_visual")
         self.text_offset = len(SPECIAL_TOKENS)
         self.visual_offset = self.text_offset + len(words)
 
@@ -576,7 +576,7 @@ class VideoBERTConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "max_len", "width", "depth", "heads", "mlp_width", "n_segments"):
-            _check_int(getattr(self, name), name)
+            check_int(getattr(self, name), name)
         if self.width % self.heads:
             raise ValueError(f"heads={self.heads} must divide width={self.width}")
         if not 0 <= self.dropout < 1:
@@ -695,8 +695,8 @@ class PretrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size"):
-            _check_int(getattr(self, name), name)
-        _check_int(self.warmup, "warmup", minimum=0)
+            check_int(getattr(self, name), name)
+        check_int(self.warmup, "warmup", minimum=0)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0 < self.mask_prob <= 1:
@@ -810,8 +810,7 @@ def pretrain(
     M = len(texts)
 
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
+    optimiser = Optimiser(model, config)
     g = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"loss": [], "mlm": [], "alignment": []}
     bar = tqdm(range(config.steps), desc="VideoBERT", disable=not progress, leave=False, mininterval=0.5)
@@ -834,11 +833,7 @@ def pretrain(
         mlm = F.cross_entropy(model.mlm_logits(hidden[chosen]), labels[chosen])  # logits (N_chosen, V)
         alignment = F.binary_cross_entropy_with_logits(model.alignment_logits(hidden[first_joint:]), aligned)
         loss = mlm + config.alignment_weight * alignment
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        optimiser.step(loss)
         for key, value in (("loss", loss), ("mlm", mlm), ("alignment", alignment)):
             history[key].append(value.item())
         if step % 10 == 0:
@@ -975,7 +970,7 @@ def recall_at_k(scores: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int] 
     first = hits.float().argmax(dim=1)  # (Q,): rank of the best-ranked relevant item (0-based)
     out = {}
     for k in ks:
-        _check_int(k, "k")
+        check_int(k, "k")
         out[k] = (first < k).sum().item() / len(first)
     return out
 
@@ -988,7 +983,7 @@ def chance_recall(relevant: torch.Tensor, k: int) -> float:
     (``k/M`` for ``r = 1``); the result averages that over queries.
     """
     _check_relevant(None, relevant)
-    _check_int(k, "k")
+    check_int(k, "k")
     M = relevant.shape[1]
     k = min(k, M)  # a top-k longer than the list is the whole list
     return sum(1 - math.comb(M - r, k) / math.comb(M, k) for r in relevant.sum(dim=1).tolist()) / relevant.shape[0]

@@ -38,6 +38,7 @@ from torch import nn
 from vidlearn.attention import MultiHeadAttention
 from vidlearn.temporal import ResidualAttentionBlock
 from vidlearn.tubelets import TubeletEmbedding, token_grid
+from vidlearn.validation import check_int
 
 __all__ = [
     "VARIANTS",
@@ -57,14 +58,6 @@ _ORDERS = ("spatial_first", "temporal_first")
 # Models 3 and 4 attend within the (temporal index, spatial location) grid; a CLS token has
 # no place on that grid, so they pool by averaging.
 _GRID_ONLY = ("factorised_self_attention", "factorised_dot_product")
-
-
-def _check_int(value, what: str, *, minimum: int = 1) -> int:
-    # bool is an int subclass; True as a size is always a mistake
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{what} must be {kind}, got {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- the paper's numbers
@@ -120,8 +113,8 @@ class ViViTConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         for name in ("frames", "image_size", "channels", "width", "depth", "heads", "mlp_width", "num_classes"):
-            _check_int(getattr(self, name), name)
-        _check_int(self.temporal_depth, "temporal_depth", minimum=0)
+            check_int(getattr(self, name), name)
+        check_int(self.temporal_depth, "temporal_depth", minimum=0)
         if isinstance(self.tubelet, list):
             object.__setattr__(self, "tubelet", tuple(self.tubelet))  # frozen, and hashable
         # token_grid checks the tubelet and that at least one whole tubelet fits
@@ -195,8 +188,8 @@ class ViViTConfig:
 
 
 def _check_grid(n_t: int, N: int) -> None:
-    _check_int(n_t, "n_t")
-    _check_int(N, "N")
+    check_int(n_t, "n_t")
+    check_int(N, "N")
 
 
 def same_frame_mask(n_t: int, N: int, *, device=None) -> torch.Tensor:
@@ -216,7 +209,7 @@ def same_location_mask(n_t: int, N: int, *, device=None) -> torch.Tensor:
 def factorised_head_mask(n_t: int, N: int, heads: int, *, device=None) -> torch.Tensor:
     """Model 4's per-head mask ``(h, n_t·N, n_t·N)``: heads ``0..h/2-1`` get :func:`same_frame_mask`
     (spatial heads), heads ``h/2..h-1`` get :func:`same_location_mask` (temporal heads)."""
-    _check_int(heads, "heads")
+    check_int(heads, "heads")
     if heads % 2:
         raise ValueError(f"the heads are split in two equal groups; heads={heads} is odd")
     half = heads // 2
