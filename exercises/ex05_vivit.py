@@ -26,8 +26,10 @@
 # Flattened, the order is **time-major**: token `i_t·N + i_s` is spatial location `i_s` of temporal
 # index `i_t`, so `x.reshape(B, L, D)` of tokens `x (B, n_t, N, D)` is that order.
 #
-# Rules: plain PyTorch (`torch.arange`, `torch.softmax`, `transpose`, `@`, ...), not `vidlearn.vivit`
-# or `vidlearn.attention`. Do not rename the functions.
+# Rules: plain PyTorch (`torch.arange`, `torch.softmax`, `transpose`, `@`, ...), not
+# `F.scaled_dot_product_attention`, `nn.MultiheadAttention` or the `vidlearn` library (`check()` and
+# the grader notice such a call, and the question then scores zero). The grader tests on inputs of
+# its own, not the ones `case()` shows. Do not rename the functions.
 
 # %%
 import math

@@ -22,9 +22,11 @@
 # Ask for a more specific hint with `hint("<question id>")`, and get the inputs of a failing case with
 # `case("<question id>", n)`.
 #
-# Rules: use plain PyTorch (`torch`, `torch.exp`, `@`, ...), not `torch.softmax`,
-# `F.scaled_dot_product_attention` or the `vidlearn` library's own implementations. Do not rename
-# the functions: the grader calls them by name.
+# Rules: use plain PyTorch (`torch`, `torch.exp`, `@`, ...), not `torch.softmax` (nor `F.softmax`,
+# `Tensor.softmax`, `log_softmax`), `F.scaled_dot_product_attention`, `nn.MultiheadAttention` or the
+# `vidlearn` library. `check()` and the grader both notice such a call, and the question then scores
+# zero. The grader tests on inputs of its own, not the ones `case()` shows. Do not rename the
+# functions: the grader calls them by name.
 
 # %%
 import math

@@ -20,7 +20,9 @@
 # `check(...)` cell: it runs the grader's tests and gives you a hint when something is off
 # (`hint("<question id>")` for a more specific one).
 #
-# Rules: plain PyTorch only, not the `vidlearn.positional` functions. Do not rename the functions.
+# Rules: plain PyTorch only, not the `vidlearn` library (`check()` and the grader notice a call to it,
+# and the question then scores zero). The grader tests on inputs of its own, not the ones `case()`
+# shows. Do not rename the functions.
 
 # %%
 import math

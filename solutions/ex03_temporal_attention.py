@@ -20,8 +20,10 @@
 # `check(...)` cell; `hint("<question id>")` gives a more specific hint, `case("<question id>", n)`
 # the inputs of a failing case.
 #
-# Rules: plain PyTorch (`torch.tril`, `torch.cat`, `@`, ...), not the `vidlearn` library's
-# implementations. Do not rename the functions.
+# Rules: plain PyTorch (`torch.tril`, `torch.cat`, `torch.softmax`, `@`, ...), not
+# `F.scaled_dot_product_attention`, `nn.MultiheadAttention` or the `vidlearn` library (`check()` and
+# the grader notice such a call, and the question then scores zero). The grader tests on inputs of
+# its own, not the ones `case()` shows. Do not rename the functions.
 
 # %%
 import math

@@ -21,7 +21,9 @@
 # the inputs of a failing case.
 #
 # Videos are laid out `(B, T, C, H, W)` (time before channels); a `Conv3d` weight is
-# `(D, C, t, h, w)`. Plain PyTorch only, not `vidlearn.tubelets`. Do not rename the functions.
+# `(D, C, t, h, w)`. Plain PyTorch only, not the `vidlearn` library (`check()` and the grader notice a
+# call to it, and the question then scores zero). The grader tests on inputs of its own, not the
+# ones `case()` shows. Do not rename the functions.
 
 # %%
 import torch

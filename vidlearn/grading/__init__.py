@@ -1,7 +1,8 @@
 """Exercises and their grading: ``check()`` in the notebook, ``vidlearn grade`` for teachers.
 
 This module stays light: inside the grader's sandbox, ``check`` and ``hint`` do nothing
-(the teacher's grader runs the same tests from outside), and nothing heavy is imported.
+(the teacher's grader runs its own tests from outside), ``case`` is not available (the question
+bank is not in the sandbox), and nothing heavy is imported.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def hint(question_id: str) -> None:
 
 
 def case(question_id: str, number: int):
-    """``(args, kwargs)`` of test case ``number`` (1-based, as in the feedback), to reproduce it."""
+    """``(args, kwargs)`` of public test case ``number`` (1-based, as in ``check``'s feedback)."""
+    if _grading():
+        raise RuntimeError("case() shows check()'s public test cases in your own notebook; "
+                           "it is not available while the teacher's grader runs")
     from vidlearn.grading.questions import get_question
 
     cases = get_question(question_id).cases()

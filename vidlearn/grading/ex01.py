@@ -8,10 +8,14 @@ import torch
 from einops import rearrange
 
 from vidlearn.attention import merge_heads, scaled_dot_product_attention, softmax, split_heads
+from vidlearn.grading.forbidden import LIBRARY
 from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
 from vidlearn.masks import causal_mask, padding_mask
 
 DT = torch.float64
+# what the student's functions may not call (the grader and check() both catch it)
+FORBIDS = (LIBRARY, "torch.softmax", "torch.nn.functional.softmax", "torch.nn.functional.scaled_dot_product_attention",
+           "torch.nn.MultiheadAttention")
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -53,6 +57,7 @@ register(
         id="ex01.softmax",
         name="softmax",
         points=2,
+        forbids=FORBIDS,
         reference=softmax,
         make_cases=_softmax_cases,
         misconceptions=(
@@ -151,6 +156,7 @@ register(
         id="ex01.scaled_dot_product_attention",
         name="scaled_dot_product_attention",
         points=4,
+        forbids=FORBIDS,
         reference=lambda q, k, v, mask=None: scaled_dot_product_attention(q, k, v, mask),
         make_cases=_attention_cases,
         misconceptions=(
@@ -233,6 +239,7 @@ register(
         id="ex01.split_heads",
         name="split_heads",
         points=1,
+        forbids=FORBIDS,
         reference=split_heads,
         make_cases=_split_cases,
         misconceptions=(
@@ -280,6 +287,7 @@ register(
         id="ex01.merge_heads",
         name="merge_heads",
         points=1,
+        forbids=FORBIDS,
         reference=merge_heads,
         make_cases=_merge_cases,
         misconceptions=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, pick, register
 from vidlearn.positional import frequencies, relative_rotation, sinusoidal_encoding
 
 
@@ -13,12 +13,15 @@ def _pe(n_positions, d_model, base=10000.0):
 
 
 def _pe_cases() -> list[Case]:
+    # the grader's cases keep each case's shape of problem with other sizes (see questions.pick)
+    evens = range(4, 129, 2)
     return [
-        Case((1, 2), label="one position, one channel pair"),
-        Case((10, 16), label="10 positions, d = 16"),
-        Case((50, 64), label="50 positions, d = 64"),
-        Case((7, 6), label="7 positions, d = 6"),
-        Case((20, 8), {"base": 100.0}, label="base given explicitly"),
+        Case((pick(201, 1, range(2, 6)), 2), label="one channel pair"),
+        Case((pick(202, 10, range(8, 17)), pick(203, 16, evens)), label="a few positions"),
+        Case((pick(204, 50, range(40, 81)), pick(205, 64, evens)), label="many positions, wide"),
+        Case((pick(206, 7, range(5, 12)), pick(207, 6, range(6, 15, 4))), label="d not a power of two"),
+        Case((pick(208, 20, range(12, 30)), pick(209, 8, evens)), {"base": float(pick(210, 100, range(50, 500)))},
+             label="base given explicitly"),
     ]
 
 
@@ -93,12 +96,14 @@ register(
 
 def _rotation_cases() -> list[Case]:
     return [
-        Case((0, 4), label="k = 0"),
-        Case((1, 2), label="k = 1, one pair"),
-        Case((5, 8), label="k = 5, d = 8"),
-        Case((-3, 16), label="negative offset"),
-        Case((2.5, 6), label="non-integer offset"),
-        Case((7, 8), {"base": 100.0}, label="base given explicitly"),
+        Case((0, pick(211, 4, range(6, 33, 2))), label="k = 0"),
+        Case((pick(212, 1, range(2, 9)), 2), label="one pair"),
+        Case((pick(213, 5, range(3, 40)), pick(214, 8, range(10, 33, 2))), label="a positive offset"),
+        Case((pick(215, -3, range(-40, -1)), pick(216, 16, range(4, 33, 2))), label="negative offset"),
+        Case((pick(217, 2.5, [x + 0.5 for x in range(1, 20)]), pick(218, 6, range(4, 17, 2))),
+             label="non-integer offset"),
+        Case((pick(219, 7, range(2, 30)), pick(220, 8, range(4, 17, 2))), {"base": float(pick(221, 100, range(50, 500)))},
+             label="base given explicitly"),
     ]
 
 

@@ -7,10 +7,13 @@ import math
 import torch
 
 from vidlearn.attention import scaled_dot_product_attention, softmax
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
+from vidlearn.grading.forbidden import LIBRARY
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, pick, register, seeded
 from vidlearn.masks import causal_mask, to_additive
 
 DT = torch.float64
+# what the student's functions may not call (the grader and check() both catch it)
+FORBIDS = (LIBRARY, "torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention")
 
 
 # ----------------------------------------------------------------------------- the mask
@@ -32,13 +35,21 @@ def _mask_additive(T):
     return to_additive(causal_mask(T))
 
 
+def _mask_cases() -> list[Case]:
+    short = pick(301, 1, [3, 4])  # the grader cannot keep T = 1 (its answer could be memorised), so: short
+    return [Case((short,), label="one frame" if short == 1 else "a short clip"),
+            Case((pick(302, 2, range(6, 12)),)), Case((pick(303, 5, range(12, 20)),)),
+            Case((pick(304, 8, range(20, 41)),))]
+
+
 register(
     FunctionQuestion(
         id="ex03.causal_mask",
         name="causal_mask",
         points=1,
+        forbids=FORBIDS,
         reference=causal_mask,
-        make_cases=lambda: [Case((1,), label="one frame"), Case((2,)), Case((5,)), Case((8,))],
+        make_cases=_mask_cases,
         misconceptions=(
             Misconception(
                 "causal mask transposed",
@@ -114,6 +125,7 @@ register(
         id="ex03.causal_attention",
         name="causal_attention",
         points=3,
+        forbids=FORBIDS,
         reference=_causal_reference,
         make_cases=_causal_cases,
         misconceptions=(
@@ -183,6 +195,7 @@ register(
         id="ex03.kv_cache_step",
         name="kv_cache_step",
         points=3,
+        forbids=FORBIDS,
         reference=_cache_reference,
         make_cases=_cache_cases,
         misconceptions=(

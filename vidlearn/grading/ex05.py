@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 
 from vidlearn.attention import attention_weights, scaled_dot_product_attention
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
+from vidlearn.grading.forbidden import LIBRARY
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, pick, register, seeded
 from vidlearn.vivit import factorised_head_mask, same_frame_mask, same_location_mask
 
 DT = torch.float64
+# what the student's functions may not call (the grader and check() both catch it)
+FORBIDS = (LIBRARY, "torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention")
 
 
 # ----------------------------------------------------------------------------- the masks
@@ -16,10 +19,10 @@ DT = torch.float64
 
 def _grid_cases() -> list[Case]:
     return [
-        Case((1, 4), label="one temporal index"),
-        Case((3, 1), label="one token per temporal index"),
-        Case((2, 3), label="n_t != N"),
-        Case((4, 6), label="a larger grid"),
+        Case((1, pick(501, 4, range(2, 13))), label="one temporal index"),
+        Case((pick(502, 3, range(2, 9)), 1), label="one token per temporal index"),
+        Case((pick(503, 2, range(2, 5)), pick(504, 3, range(5, 9))), label="n_t != N"),
+        Case((pick(505, 4, range(5, 9)), pick(506, 6, range(7, 13))), label="a larger grid"),
     ]
 
 
@@ -58,6 +61,7 @@ register(
         id="ex05.same_frame_mask",
         name="same_frame_mask",
         points=2,
+        forbids=FORBIDS,
         reference=same_frame_mask,
         make_cases=_grid_cases,
         misconceptions=(
@@ -89,6 +93,7 @@ register(
         id="ex05.same_location_mask",
         name="same_location_mask",
         points=2,
+        forbids=FORBIDS,
         reference=same_location_mask,
         make_cases=_grid_cases,
         misconceptions=(
@@ -170,6 +175,7 @@ register(
         id="ex05.factorised_self_attention",
         name="factorised_self_attention",
         points=3,
+        forbids=FORBIDS,
         reference=_fsa_reference,
         make_cases=_tokens_cases,
         misconceptions=(
@@ -261,6 +267,7 @@ register(
         id="ex05.factorised_dot_product",
         name="factorised_dot_product",
         points=3,
+        forbids=FORBIDS,
         reference=_fdp_reference,
         make_cases=_qkv_cases,
         misconceptions=(

@@ -8,10 +8,14 @@ import math
 import torch
 
 from vidlearn.attention import attention_weights, scaled_dot_product_attention
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
+from vidlearn.grading.forbidden import LIBRARY
+from vidlearn.grading.questions import (Case, DerivationQuestion, FunctionQuestion, Misconception, hidden, pick,
+                                        register, seeded)
 from vidlearn.videobert import IGNORE, HierarchicalKMeans
 
 DT = torch.float64
+# what the student's functions may not call (the grader and check() both catch it)
+FORBIDS = (LIBRARY, "torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention")
 
 
 # ----------------------------------------------------------------------------- cross-attention
@@ -68,6 +72,7 @@ register(
         id="ex06.cross_attention",
         name="cross_attention",
         points=3,
+        forbids=FORBIDS,
         reference=_cross_reference,
         make_cases=_cross_cases,
         misconceptions=(
@@ -144,7 +149,16 @@ def _farther_parent_case() -> Case:
     centroids_2 = torch.tensor([[[-1.0, 1.0], [-1.0, -1.0]],  # children of (-1, 0)
                                 [[0.2, 0.0], [3.0, 0.0]]], dtype=DT)  # children of (1, 0): (k, k, F)
     features = torch.tensor([[-0.1, 0.05], [2.5, 0.3], [-1.2, -0.8], [0.6, -0.2], [-0.3, -0.6]], dtype=DT)  # (M, F)
-    return Case((features, centroids_1, centroids_2, 9), label="a nearest leaf under the farther parent")
+    offset = 9
+    if hidden():  # the grader's copy: the same picture scaled, rotated and moved (distances keep their order)
+        g = seeded(604)
+        angle, scale = float(torch.rand((), generator=g, dtype=DT)) * 6.28, 0.5 + float(torch.rand((), generator=g))
+        c, s_ = math.cos(angle), math.sin(angle)
+        rot = scale * torch.tensor([[c, -s_], [s_, c]], dtype=DT)  # (F, F)
+        shift = 3 * torch.randn(2, generator=g, dtype=DT)  # (F,)
+        features, centroids_1, centroids_2 = (x @ rot.T + shift for x in (features, centroids_1, centroids_2))
+        offset = pick(605, 9, range(5, 2000))
+    return Case((features, centroids_1, centroids_2, offset), label="a nearest leaf under the farther parent")
 
 
 def _tree_case(g: torch.Generator, k: int, F: int, M: int, offset: int, label: str) -> Case:
@@ -209,6 +223,7 @@ register(
         id="ex06.assign_visual_words",
         name="assign_visual_words",
         points=3,
+        forbids=FORBIDS,
         reference=_words_reference,
         make_cases=_words_cases,
         misconceptions=(
@@ -274,6 +289,13 @@ def _every_band_case() -> Case:
     u_select = torch.tensor([[0.05, 0.10, 0.15, 0.01, 0.02, 0.14, 0.9, 0.03, 0.0, 0.5]], dtype=DT)
     u_action = torch.tensor([[0.5, 0.8, 0.3, 0.95, 0.85, 0.2, 0.1, 0.05, 0.7, 0.0]], dtype=DT)
     random_ids = torch.tensor([[13, 14, 10, 11, 12, 32, 30, 14, 13, 12]])  # (1, 10)
+    if hidden():  # the grader's copy: the same rules met by other word and visual-word ids
+        text_shift, video_shift = pick(606, 0, range(1, 200)), pick(607, 0, range(200, 900))
+
+        def renumber(t):
+            return torch.where(t >= 30, t + video_shift, torch.where(t >= 5, t + text_shift, t))
+
+        ids, random_ids = renumber(ids), renumber(random_ids)
     return Case((ids, special, u_select, u_action, random_ids, MASK, 0.15), label="one of each rule, and its edges")
 
 
@@ -355,6 +377,7 @@ register(
         id="ex06.mlm_mask",
         name="mlm_mask",
         points=3,
+        forbids=FORBIDS,
         reference=_mask_reference,
         make_cases=_mask_cases,
         misconceptions=(

@@ -27,7 +27,7 @@ def evaluate(question_id: str, answer) -> Outcome:
 
         return zero(q, f"expected the function {q.name}, got {type(answer).__name__}")
     calls = [(c.args, c.kwargs) for c in q.cases()]
-    return score(q, call_each(answer, calls, clone=True))
+    return score(q, call_each(answer, calls, q.forbids))
 
 
 def format_outcome(outcome: Outcome) -> str:

@@ -1,16 +1,19 @@
 """The teacher's grader: a batch of submissions in, a gradebook (CSV, and JSON) out.
 
 Each submission runs in its own sandboxed worker (:mod:`vidlearn.grading.sandbox`); this
-process sends it the test inputs and scores what comes back. Expected values are computed
-here and never leave this process; the student's objects are never imported or called here.
+process sends it the test inputs, drawn from the teacher's secret key, and scores what comes
+back. Expected values are computed here and never leave this process; the student's objects are
+never imported or called here, and derivations are checked in a bounded child process.
 
 Failures are contained as tightly as possible:
 
+* a worker that does not start in time is started once more;
 * a cell that hangs or kills the process is skipped and the notebook re-run without it;
-* a question that hangs or crashes scores zero ("timed out", "crashed"), and a fresh
-  worker grades the remaining questions;
+* a question that hangs or crashes scores zero ("timed out", "crashed"), and the rest are still
+  graded (each question runs in a child of the worker, so the worker itself survives);
 * an unreadable file scores zero on every question of its exercise, with the reason;
-* one submission never affects another, and the gradebook is written atomically.
+* one submission never affects another; ``on_report`` sees each report as soon as it is scored,
+  so what has been graded survives a crash or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,28 +24,41 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from vidlearn.grading import wire
-from vidlearn.grading.notebooks import read_submission
-from vidlearn.grading.questions import Outcome, exercises, questions_for
-from vidlearn.grading.sandbox import Limits, Worker, WorkerDied, WorkerTimeout
-from vidlearn.grading.scoring import score, zero
+from vidlearn.grading import inert, wire
+from vidlearn.grading.sandbox import START_SECONDS, Limits, Worker, WorkerDied, WorkerTimeout
+from vidlearn.grading.submissions import read_submission
 
-__all__ = ["SubmissionReport", "grade_submissions", "write_gradebook", "COLUMNS"]
+# The question bank (torch, sympy, the course library) is imported only once the first workers
+# are starting, so that their start-up and this process's imports overlap.
+
+__all__ = ["SubmissionReport", "grade_submissions", "write_gradebook", "atomic_write", "COLUMNS", "max_seconds", "Interrupted"]
 
 COLUMNS = ["submission", "exercise", "question", "score", "max_score", "misconception", "feedback"]
-EXTRA_ATTEMPTS = 3  # restarts beyond one per question: cells that hang or crash the process
+EXTRA_ATTEMPTS = 3  # restarts for cells that hang or crash the worker
+MAX_QUESTIONS = 20  # for the CPU-time rlimit of a worker (no exercise has this many)
+GRACE = 5.0  # seconds the grader waits beyond a question's limit (the worker enforces the limit itself)
+MAX_CELL_ERRORS = 3  # cell errors quoted in a question's feedback
+
+
+def max_seconds(limits: Limits, n_questions: int) -> float:
+    """The longest one submission can take: every attempt's start-up and notebook run, one start-up
+    retry, and every question once (a question that hangs costs its limit, not a restart)."""
+    attempts = 1 + EXTRA_ATTEMPTS
+    return (attempts + 1) * START_SECONDS + attempts * limits.timeout + n_questions * (limits.timeout + GRACE)
 
 
 @dataclass
 class SubmissionReport:
     submission: str
     exercise: str | None
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list = field(default_factory=list)  # of questions.Outcome
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -57,7 +73,7 @@ class SubmissionReport:
 
 @dataclass
 class _Raw:
-    """What running one submission produced, before scoring (scoring happens in the main thread)."""
+    """What running one submission produced, before scoring."""
 
     path: Path
     exercise: str | None
@@ -67,8 +83,43 @@ class _Raw:
     seconds: float = 0.0
 
 
-def _encode_calls(question) -> list:
-    return [[[wire.encode(a) for a in c.args], {k: wire.encode(v) for k, v in c.kwargs.items()}] for c in question.cases()]
+class Interrupted(Exception):
+    """Grading was stopped (Ctrl-C); the reports finished so far went to ``on_report``."""
+
+
+class _Batch:
+    """What the threads of one batch share: the options, the stop flag and the live workers."""
+
+    def __init__(self, limits: Limits, hide: list[Path], key: str | None, sandbox: bool):
+        self.limits, self.hide, self.key, self.sandbox = limits, hide, key, sandbox
+        self.stop = threading.Event()
+        self._live: set[Worker] = set()
+        self._lock = threading.Lock()
+
+    def worker(self) -> Worker:
+        if self.stop.is_set():
+            raise Interrupted()
+        w = Worker(self.limits, self.hide, sandbox=self.sandbox)
+        with self._lock:
+            self._live.add(w)
+        return w
+
+    def done(self, w: Worker) -> None:
+        w.kill()  # whatever happened, no process or cgroup outlives the attempt
+        with self._lock:
+            self._live.discard(w)
+
+    def kill_all(self) -> None:
+        self.stop.set()
+        with self._lock:
+            live = list(self._live)
+        for w in live:
+            w.kill()
+
+
+def _encode_calls(question, key) -> list:
+    return [[[wire.encode(a) for a in c.args], {k: wire.encode(v) for k, v in c.kwargs.items()}]
+            for c in question.cases(key)]
 
 
 def _decode_results(msg: dict, n_cases: int):
@@ -77,11 +128,11 @@ def _decode_results(msg: dict, n_cases: int):
         return ("fail", "the grader received a malformed answer")
     decoded = []
     for item in results:
-        if not (isinstance(item, list) and len(item) == 2 and item[0] in ("ok", "error")):
+        if not (isinstance(item, list) and len(item) == 2 and item[0] in ("ok", "error", "forbidden")):
             return ("fail", "the grader received a malformed answer")
         status, payload = item
-        if status == "error":
-            decoded.append(("error", str(payload)[:500]))
+        if status in ("error", "forbidden"):
+            decoded.append((status, str(payload)[:500]))
             continue
         try:
             decoded.append(("ok", wire.decode(payload)))
@@ -92,58 +143,97 @@ def _decode_results(msg: dict, n_cases: int):
     return ("results", decoded)
 
 
-def _run(path: Path, limits: Limits, hide: list[Path]) -> _Raw:
-    """Run one submission in sandboxed workers and collect its raw answers (a worker thread)."""
+def known_exercises() -> list[str]:
+    """The exercise ids, from the question bank's module names (without importing it)."""
+    return sorted(p.stem for p in Path(__file__).parent.glob("ex[0-9][0-9].py"))
+
+
+def _grade_one(path: Path, batch: _Batch) -> SubmissionReport:
+    """Run one submission and score it (a worker thread; derivations are checked in bounded children)."""
+    return _score(_run(path, batch), batch.key)
+
+
+def _run(path: Path, batch: _Batch) -> _Raw:
+    """Run one submission in sandboxed workers and collect its raw answers."""
     start = time.monotonic()
-    sub = read_submission(path, exercises())
+    sub = read_submission(path, known_exercises())
     raw = _Raw(path, sub.exercise)
     if sub.error:
         raw.error = sub.error
         raw.seconds = time.monotonic() - start
         return raw
+    skip: set[int] = set()
+
+    def spawn() -> Worker:
+        w = batch.worker()
+        try:
+            w.start(sub.cells, skip, batch.limits.timeout * (MAX_QUESTIONS + 2))
+        except (WorkerDied, WorkerTimeout):
+            pass  # the attempt finds it dead, and says so
+        return w
+
+    worker = spawn()  # it starts while this thread reads the question bank
+    from vidlearn.grading.questions import questions_for
+
     questions = questions_for(sub.exercise)
     pending = list(questions)
-    skip: set[int] = set()
-    for _attempt in range(len(questions) + EXTRA_ATTEMPTS):
+    state = {"start_retries": 1}
+    for _attempt in range(1 + EXTRA_ATTEMPTS + 1):
         if not pending:
             break
-        worker = Worker(limits, hide)
+        if worker is None:
+            worker = spawn()
         try:
-            done = _attempt_run(worker, sub, questions, pending, skip, raw, limits)
+            done = _attempt_run(worker, sub, questions, pending, skip, raw, batch, state)
         finally:
-            worker.kill()  # whatever happened, no process or cgroup outlives the attempt
+            batch.done(worker)
+            worker = None
         if done:
             break
+    if worker is not None:
+        batch.done(worker)
     for q in pending:  # attempts exhausted
         raw.answers.setdefault(q.id, ("fail", "the notebook could not be run to the end"))
     raw.seconds = time.monotonic() - start
     return raw
 
 
-def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: _Raw, limits: Limits) -> bool:
+def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: _Raw, batch: _Batch,
+                 state: dict) -> bool:
     """One worker's go at the notebook and the pending questions (``pending`` shrinks as they
     are answered). True when grading is finished, False when a fresh worker must go on."""
-    current_cell, cell_errors = None, {}
+    limits = batch.limits
+    current_cell, cell_errors, started = None, {}, False
     try:
-        worker.start(sub.cells, skip, limits.timeout * (len(questions) + 2))
-        deadline = time.monotonic() + limits.timeout
+        deadline = time.monotonic() + START_SECONDS
         while True:
             msg = worker.receive(deadline)
-            if msg.get("event") == "cell" and isinstance(msg.get("index"), int):
+            event = msg.get("event")
+            if event == "started" and not started:
+                started = True
+                deadline = time.monotonic() + limits.timeout  # the notebook's clock starts now
+            elif event == "cell" and started and isinstance(msg.get("index"), int):
                 current_cell = msg["index"]
-            elif msg.get("event") == "ready" and isinstance(msg.get("errors"), dict):
+            elif event == "ready" and started and isinstance(msg.get("errors"), dict):
                 # keys are cell indices; anything else (forged by the submission) is dropped
-                cell_errors = {k: str(v)[:300] for k, v in msg["errors"].items()
+                cell_errors = {k: inert.text(v, 300) for k, v in msg["errors"].items()
                                if isinstance(k, str) and k.isascii() and k.isdigit() and int(k) < len(sub.cells)}
                 break
             else:
                 raise WorkerDied("the worker broke the protocol")
     except (WorkerTimeout, WorkerDied) as err:
+        if not started and state["start_retries"] > 0:  # the machine was busy, not the notebook: once more
+            state["start_retries"] -= 1
+            raw.notes.append("the grader's sandbox was slow to start; started it again")
+            return False
         what = "ran past the time limit" if isinstance(err, WorkerTimeout) else "stopped the grader's process"
         if current_cell is not None and current_cell not in skip and 0 <= current_cell < len(sub.cells):
             skip.add(current_cell)
             raw.notes.append(f"cell {current_cell + 1} {what}; graded without it")
             return False
+        if not started:
+            what = "could not start the grader's sandbox" if isinstance(err, WorkerDied) else \
+                "did not start in time (the grading machine may be overloaded)"
         for q in pending:
             raw.answers[q.id] = ("fail", f"the notebook {what} before it finished")
         pending.clear()
@@ -155,27 +245,41 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
     for q in list(pending):
         pending.remove(q)
         try:
-            worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q)})
-            msg = worker.receive(time.monotonic() + limits.timeout)
+            worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q, batch.key),
+                         "forbids": list(q.forbids), "seconds": limits.timeout})
+            msg = worker.receive(time.monotonic() + limits.timeout + GRACE)
         except WorkerTimeout:
             raw.answers[q.id] = ("fail", f"{q.name} ran past the {limits.timeout:g} s limit")
             return False
         except WorkerDied as err:
             raw.answers[q.id] = ("fail", f"{q.name} crashed the grader's process ({err})")
             return False
-        if msg.get("event") == "missing":
-            why = str(msg.get("why", f"{q.name} is not defined"))[:200]
-            errs = "; ".join(f"cell {int(k) + 1}: {v}" for k, v in cell_errors.items())
+        event = msg.get("event")
+        if event == "missing":
+            why = inert.text(msg.get("why", f"{q.name} is not defined"), 200)
+            # the errors of the cells that define the function first: those are why it is missing
+            ordered = sorted(cell_errors.items(), key=lambda kv: (f"def {q.name}(" not in sub.cells[int(kv[0])],
+                                                                 int(kv[0])))
+            errs = "; ".join(f"cell {int(k) + 1}: {v}" for k, v in ordered[:MAX_CELL_ERRORS])
+            if len(cell_errors) > MAX_CELL_ERRORS:
+                errs += f"; and {len(cell_errors) - MAX_CELL_ERRORS} more (see the notes)"
             raw.answers[q.id] = ("fail", why + (f" (errors while running the notebook: {errs})" if errs else ""))
-        elif msg.get("event") == "results":
-            raw.answers[q.id] = _decode_results(msg, len(q.cases()))
+        elif event == "results":
+            raw.answers[q.id] = _decode_results(msg, len(q.cases(batch.key)))
+        elif event == "timeout":
+            raw.answers[q.id] = ("fail", f"{q.name} ran past the {limits.timeout:g} s limit")
+        elif event == "crashed":
+            raw.answers[q.id] = ("fail", f"{q.name} crashed the grader's process ({inert.text(msg.get('why'), 100)})")
         else:
             raw.answers[q.id] = ("fail", "the grader received a malformed answer")
     worker.close()
     return True
 
 
-def _score(raw: _Raw) -> SubmissionReport:
+def _score(raw: _Raw, key: str | None) -> SubmissionReport:
+    from vidlearn.grading.questions import Outcome, questions_for
+    from vidlearn.grading.scoring import score_bounded, zero
+
     report = SubmissionReport(str(raw.path), raw.exercise, notes=list(raw.notes), seconds=round(raw.seconds, 2))
     if raw.exercise is None:
         report.outcomes = [Outcome("unknown", 0.0, 0.0, raw.error or "unknown exercise")]
@@ -185,38 +289,54 @@ def _score(raw: _Raw) -> SubmissionReport:
             report.outcomes.append(zero(q, raw.error))
             continue
         kind, value = raw.answers.get(q.id, ("fail", "not graded"))
-        report.outcomes.append(zero(q, value) if kind == "fail" else score(q, value))
+        report.outcomes.append(zero(q, value) if kind == "fail" else score_bounded(q, value, key=key))
     return report
 
 
 def _failed(path: Path, reason: str) -> SubmissionReport:
     """Zero on every question, with the reason: for a submission the grader itself choked on."""
-    sub_exercise = read_submission(path, exercises()).exercise
+    sub_exercise = read_submission(path, known_exercises()).exercise
     raw = _Raw(path, sub_exercise, error=reason)
-    return _score(raw)
+    return _score(raw, None)
 
 
 def grade_submissions(
-    paths: list[Path], *, limits: Limits = Limits(), jobs: int = 1, hide: list[Path] = (), progress=None
+    paths: list[Path], *, limits: Limits = Limits(), jobs: int = 1, hide: list[Path] = (), key: str | None = None,
+    sandbox: bool = True, progress: Callable | None = None, on_report: Callable | None = None,
 ) -> list[SubmissionReport]:
-    """Grade every submission; reports come back in the order of ``paths``."""
+    """Grade every submission; reports come back in the order of ``paths``.
+
+    ``key``: the teacher's secret, from which the grading inputs are drawn (``None``: the public
+    cases ``check()`` uses). ``on_report(index, report)`` is called as each one is scored.
+    """
+    from vidlearn import bounded
+
+    bounded.warm()  # the derivation checker's server imports sympy while the first notebooks run
     paths = [Path(p) for p in paths]
-    hide = list(hide) + sorted({p.resolve().parent for p in paths})
+    batch = _Batch(limits, list(hide) + sorted({p.resolve().parent for p in paths}), key, sandbox)
     reports: dict[int, SubmissionReport] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(_run, p, limits, hide): i for i, p in enumerate(paths)}
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(_grade_one, p, batch): i for i, p in enumerate(paths)}
         for done, fut in enumerate(as_completed(futures), start=1):
             i = futures[fut]
             try:
-                reports[i] = _score(fut.result())  # scoring (sympy, time limits) stays in this thread
+                reports[i] = fut.result()
             except Exception as err:  # a grader bug must cost one submission its grade, not the batch
                 reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")
+            if on_report:
+                on_report(i, reports[i])
             if progress:
                 progress(done, len(paths), reports[i])
+    except BaseException:  # Ctrl-C: stop the sandboxes now; what was scored has gone to on_report
+        batch.kill_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [reports[i] for i in range(len(paths))]
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -228,34 +348,30 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _cell(text: str) -> str:
-    """Neutralise spreadsheet formulas: a feedback text that begins with = + - @ stays text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def write_gradebook(reports: list[SubmissionReport], csv_path: Path, json_path: Path | None = None) -> None:
-    """One CSV row per submission and question; the JSON report adds notes and timings."""
+    """One CSV row per submission and question (every cell inert: escaped, no formulas, at most 32,767
+    characters); the JSON report adds notes and timings, and the full text."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
     for r in reports:
         for o in r.outcomes:
             writer.writerow({
-                "submission": _cell(r.submission), "exercise": r.exercise or "", "question": o.question,
+                "submission": inert.csv_cell(r.submission), "exercise": r.exercise or "", "question": o.question,
                 "score": f"{o.score:g}", "max_score": f"{o.max_score:g}",
-                "misconception": o.misconception or "", "feedback": _cell(o.feedback),
+                "misconception": inert.csv_cell(o.misconception or ""), "feedback": inert.csv_cell(o.feedback),
             })
-    _atomic_write(csv_path, buf.getvalue())
+    atomic_write(csv_path, buf.getvalue())
     if json_path is not None:
         data = [
             {**{k: v for k, v in asdict(r).items() if k != "outcomes"}, "score": r.score, "max_score": r.max_score,
              "questions": [asdict(o) for o in r.outcomes]}
             for r in reports
         ]
-        _atomic_write(json_path, json.dumps(data, indent=2))
+        atomic_write(json_path, json.dumps(data, indent=2))  # ensure_ascii: control characters escaped
 
 
 def print_progress(done: int, total: int, report: SubmissionReport) -> None:
-    name = Path(report.submission).name
+    name = inert.text(Path(report.submission).name, 120)
     print(f"[{done}/{total}] {name}: {report.score:g}/{report.max_score:g} points ({report.seconds:.1f} s)",
           file=sys.stderr, flush=True)

@@ -1,4 +1,5 @@
-"""Exercise notebooks: generating student versions from solutions, and reading submissions.
+"""Exercise notebooks: generating the student versions from the solutions (reading what students
+hand in is :mod:`vidlearn.grading.submissions`).
 
 Solutions hold their answers between nbgrader-style markers::
 
@@ -14,26 +15,12 @@ knows what a submission answers even after a student renames the file.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import jupytext
-import nbformat
-
-__all__ = [
-    "BEGIN",
-    "END",
-    "strip_solutions",
-    "exercise_text",
-    "build_exercises",
-    "Submission",
-    "read_submission",
-]
+__all__ = ["BEGIN", "END", "strip_solutions", "exercise_text", "build_exercises"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-MAX_SUBMISSION_BYTES = 20 << 20
 _EXERCISE_ID = re.compile(r"ex\d\d", re.I)
 
 
@@ -67,6 +54,8 @@ def _exercise_id(path: Path) -> str:
 
 def exercise_text(solution: Path) -> str:
     """The student version of one solution notebook, as Jupytext percent text."""
+    import jupytext
+
     nb = jupytext.read(solution)
     for i, cell in enumerate(nb.cells, start=1):
         if cell.cell_type == "code":
@@ -97,51 +86,3 @@ def build_exercises(solutions: Path, exercises: Path, *, check_only: bool = Fals
             exercises.mkdir(parents=True, exist_ok=True)
             dest.write_text(text)
     return changed
-
-
-@dataclass
-class Submission:
-    """What the grader needs from a submitted file: its code and the exercise it answers."""
-
-    path: Path
-    exercise: str | None
-    cells: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-def read_submission(path: Path, known_exercises: list[str]) -> Submission:
-    """Read a ``.ipynb`` or Jupytext ``.py`` submission; problems become ``error``, never exceptions."""
-    path = Path(path)
-    from_name = _EXERCISE_ID.search(path.name)
-    guess = from_name.group(0).lower() if from_name else None
-    sub = Submission(path, guess if guess in known_exercises else None)
-    try:
-        size = path.stat().st_size
-        if size > MAX_SUBMISSION_BYTES:
-            raise ValueError(f"the file is {size >> 20} MiB; the limit is {MAX_SUBMISSION_BYTES >> 20} MiB")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".ipynb":
-            nb = nbformat.reads(text, as_version=4)
-        elif path.suffix == ".py":
-            nb = jupytext.reads(text, fmt="py:percent")
-        else:
-            raise ValueError("expected a .ipynb notebook or a Jupytext .py file")
-    except (OSError, UnicodeDecodeError, ValueError, json.JSONDecodeError, nbformat.reader.NotJSONError) as err:
-        sub.error = f"not a readable notebook: {type(err).__name__}: {err}"[:300]
-        return sub
-    except Exception as err:  # a malformed notebook can upset nbformat in many ways
-        sub.error = f"not a readable notebook: {type(err).__name__}: {err}"[:300]
-        return sub
-    meta = nb.metadata.get("vidlearn") if isinstance(nb.metadata, dict) else None
-    declared = meta.get("exercise") if isinstance(meta, dict) else None
-    if isinstance(declared, str) and declared in known_exercises:
-        sub.exercise = declared
-    cells = []
-    for cell in nb.cells:
-        if cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            cells.append("".join(source) if isinstance(source, list) else str(source))
-    sub.cells = cells
-    if sub.exercise is None:
-        sub.error = "cannot tell which exercise this answers (no vidlearn metadata and no exNN in the file name)"
-    return sub

@@ -19,11 +19,17 @@ produced.
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import hashlib
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+
+from vidlearn.grading.forbidden import LIBRARY, _validate
 
 __all__ = [
     "Case",
@@ -38,6 +44,8 @@ __all__ = [
     "exercises",
     "compare",
     "seeded",
+    "pick",
+    "hidden",
 ]
 
 
@@ -85,18 +93,23 @@ class FunctionQuestion:
     hints: tuple[str, ...] = ()
     atol: float = 1e-8
     rtol: float = 1e-6
+    # what the student's function may not call (forbidden.CATALOGUE names, or "vidlearn.*")
+    forbids: tuple[str, ...] = (LIBRARY,)
     kind: str = "function"
 
-    def cases(self) -> list[Case]:
-        return self.make_cases()
+    def cases(self, key: str | None = None) -> list[Case]:
+        """The test cases: the public ones ``check()`` and ``case()`` show (``key=None``), or the
+        grader's, drawn from the teacher's secret ``key`` (so answers memorised from ``case()`` fail)."""
+        return _cases(self.id, self.make_cases, key)
 
     def __post_init__(self):
+        _validate(self.forbids)
         for m in self.misconceptions:  # named functions: tests and teachers can import them by name
             if m.fn is not None and m.fn.__name__ == "<lambda>":
                 raise ValueError(f"{self.id}: misconception {m.name!r} must be a named function, not a lambda")
 
-    def expected(self) -> list[Any]:
-        return [self.reference(*c.args, **c.kwargs) for c in self.cases()]
+    def expected(self, key: str | None = None) -> list[Any]:
+        return [self.reference(*c.args, **c.kwargs) for c in self.cases(key)]
 
 
 @dataclass(frozen=True)
@@ -112,15 +125,63 @@ class DerivationQuestion:
     hints: tuple[str, ...] = ()
     max_steps: int = 30
     min_steps: int = 2  # "show your work": a single jump from start to target is not a derivation
+    forbids: tuple[str, ...] = (LIBRARY,)
     kind: str = "derivation"
 
-    def cases(self) -> list[Case]:
+    def cases(self, key: str | None = None) -> list[Case]:
         return [Case(args=(), label="the derivation")]
 
 
+_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("vidlearn_case_key", default=None)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_cases(qid: str, make_cases: Callable, key: str | None) -> tuple[Case, ...]:
+    token = _KEY.set(key)
+    try:
+        return tuple(make_cases())
+    finally:
+        _KEY.reset(token)
+
+
+def _fresh(x):
+    if isinstance(x, torch.Tensor):
+        return x.clone()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_fresh(i) for i in x)
+    if isinstance(x, dict):
+        return {k: _fresh(v) for k, v in x.items()}
+    return x
+
+
+def _cases(qid: str, make_cases: Callable, key: str | None) -> list[Case]:
+    # copies: whatever a caller does to a case's tensors cannot change the next caller's case
+    return [Case(_fresh(c.args), _fresh(c.kwargs), c.label) for c in _cached_cases(qid, make_cases, key)]
+
+
+def hidden() -> bool:
+    """True while the grader's (secret-key) cases are being drawn."""
+    return _KEY.get() is not None
+
+
+def _derived_seed(seed: int, salt: str = "") -> int:
+    digest = hashlib.sha256(f"{_KEY.get()}\0{seed}\0{salt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 def seeded(seed: int) -> torch.Generator:
-    """The generator a question's test cases are drawn from: fixed, so grading is reproducible."""
-    return torch.Generator().manual_seed(seed)
+    """The generator a question's test cases are drawn from: ``seed`` itself for the public cases,
+    a seed derived from the teacher's key for the grader's. Both are fixed, so grading is reproducible."""
+    return torch.Generator().manual_seed(seed if _KEY.get() is None else _derived_seed(seed))
+
+
+def pick(seed: int, public, choices):
+    """A case parameter: ``public`` in the public cases; in the grader's, a draw from ``choices``
+    (other than ``public``), so that no grading input is one a student saw in ``case()``."""
+    if _KEY.get() is None:
+        return public
+    options = [c for c in choices if c != public]
+    return random.Random(_derived_seed(seed, repr(public))).choice(options)
 
 
 REGISTRY: dict[str, FunctionQuestion | DerivationQuestion] = {}

@@ -14,21 +14,40 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidlearn.grading.gradebook import COLUMNS, SubmissionReport
+from vidlearn.grading import inert
+from vidlearn.grading.gradebook import COLUMNS, SubmissionReport, atomic_write
 from vidlearn.grading.questions import get_question
 from vidlearn.grading.scoring import misconception as find_misconception
 
-__all__ = ["write_feedback", "QuestionSummary", "summarise", "read_gradebook", "write_summary", "summary_markdown"]
+__all__ = ["write_feedback", "feedback_names", "QuestionSummary", "summarise", "read_gradebook", "write_summary",
+           "summary_markdown"]
 
 
 def _safe_stem(name: str) -> str:
     # a submission's file name becomes a file name of ours: keep it to a harmless alphabet
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).strip("._") or "submission"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).strip("._-") or "submission"
     return stem[:100]
+
+
+def feedback_names(submissions: list[str]) -> list[str]:
+    """One feedback file name per submission, all different (also to a case-insensitive file system),
+    whatever the submissions are called: a name already taken gets the next free ``-N``."""
+    taken: set[str] = set()
+    names = []
+    for sub in submissions:
+        stem = _safe_stem(sub)
+        name, n = f"{stem}.md", 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{stem}-{n}.md"
+        taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def _first_hint(question_id: str, name: str | None) -> str | None:
@@ -41,22 +60,28 @@ def _first_hint(question_id: str, name: str | None) -> str | None:
     return tiers[0] if tiers else None
 
 
+MAX_NOTES = 20  # notes listed in a feedback file (the JSON report has them all)
+
+
 def feedback_markdown(report: SubmissionReport) -> str:
-    """A student's feedback for one submission, as Markdown."""
-    name = Path(report.submission).name
-    lines = [f"# Feedback: {name}", ""]
+    """A student's feedback for one submission, as Markdown. Everything that came from the submission
+    (its name, error texts, what its code returned) is escaped: it cannot add HTML, images, links,
+    headings or a score line of its own."""
+    md = inert.markdown
+    lines = [f"# Feedback: {md(Path(report.submission).name, 200)}", ""]
     if report.exercise is None:
-        lines += ["This file could not be graded: " + (report.notes[0] if report.notes else "unknown exercise."), ""]
+        why = report.notes[0] if report.notes else (report.outcomes[0].feedback if report.outcomes else "unknown exercise")
+        lines += ["This file could not be graded: " + md(why, 2000), ""]
     lines += [f"**Exercise {report.exercise or '?'}: {report.score:g} / {report.max_score:g} points**", ""]
     for o in report.outcomes:
         mark = "✅" if o.score == o.max_score else "❌"
         lines.append(f"## {mark} {o.question}: {o.score:g} / {o.max_score:g}")
         lines.append("")
         if o.score < o.max_score:
-            lines.append(o.feedback)
+            lines.append("What happened: " + md(o.feedback, 4000))
             if o.misconception:
                 lines.append("")
-                lines.append(f"This looks like a known mistake: *{o.misconception}*.")
+                lines.append(f"This looks like a known mistake: *{o.misconception}*.")  # the bank's own words
             tip = _first_hint(o.question, o.misconception)
             if tip and tip not in o.feedback:
                 lines += ["", f"Hint: {tip}"]
@@ -64,23 +89,23 @@ def feedback_markdown(report: SubmissionReport) -> str:
         else:
             lines.append("All test cases pass.")
         lines.append("")
-    for note in report.notes:
-        lines.append(f"- Note: {note}")
+    for note in report.notes[:MAX_NOTES]:
+        lines.append(f"- Note: {md(note, 500)}")
+    if len(report.notes) > MAX_NOTES:
+        lines.append(f"- … and {len(report.notes) - MAX_NOTES} more notes")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_feedback(reports: list[SubmissionReport], folder: Path) -> list[Path]:
-    """Write ``folder/<submission>.md`` for every report; two submissions with the same file name
-    (from different folders) get numbered names. Returns the paths written."""
+def write_feedback(reports: list[SubmissionReport], folder: Path, names: list[str] | None = None) -> list[Path]:
+    """Write one Markdown file per report into ``folder``, named by :func:`feedback_names` (or
+    ``names``, computed from the whole batch, so a file never overwrites another's). Returns the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    used: Counter = Counter()
+    names = names or feedback_names([r.submission for r in reports])
     written = []
-    for r in reports:
-        stem = _safe_stem(r.submission)
-        used[stem] += 1
-        path = folder / (f"{stem}.md" if used[stem] == 1 else f"{stem}-{used[stem]}.md")
-        path.write_text(feedback_markdown(r), encoding="utf-8")
+    for r, name in zip(reports, names):
+        path = folder / name
+        atomic_write(path, feedback_markdown(r))
         written.append(path)
     return written
 
@@ -107,13 +132,18 @@ def _num(text: str) -> float:
 
 
 def read_gradebook(path: Path) -> list[dict[str, str]]:
-    """Rows of a gradebook CSV; a file without the gradebook's columns is an error that says so."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} is not a vidlearn gradebook: missing columns {missing}")
-        return list(reader)
+    """Rows of a gradebook CSV; a file without the gradebook's columns, or one that is not CSV, is an
+    error that says so. Cells may be long (an older gradebook, or one edited by hand)."""
+    csv.field_size_limit(min(sys.maxsize, 1 << 30))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path} is not a vidlearn gradebook: missing columns {missing}")
+            return list(reader)
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a readable gradebook: {err}") from None
 
 
 def summarise(rows: list[dict[str, str]]) -> list[QuestionSummary]:
@@ -139,8 +169,8 @@ def summary_markdown(summaries: list[QuestionSummary]) -> str:
         "|---|---:|---:|---:|---|",
     ]
     for s in summaries:
-        mis = f"{s.top_misconception} ({s.top_misconception_count})" if s.top_misconception else "—"
-        lines.append(f"| {s.question} | {s.submissions} | {s.mean_score:.2f} / {s.max_score:g} "
+        mis = f"{inert.table_cell(s.top_misconception, 200)} ({s.top_misconception_count})" if s.top_misconception else "—"
+        lines.append(f"| {inert.table_cell(s.question, 100)} | {s.submissions} | {s.mean_score:.2f} / {s.max_score:g} "
                      f"({s.mean_fraction:.0%}) | {s.full_marks} | {mis} |")
     return "\n".join(lines) + "\n"
 
@@ -157,13 +187,14 @@ def write_summary(summaries: list[QuestionSummary], markdown_path: Path, plot_pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(summaries) + 1.2))
-    names = [s.question for s in summaries][::-1]
+    names = [inert.text(s.question, 60).replace("$", r"\$") for s in summaries][::-1]
     fractions = [s.mean_fraction for s in summaries][::-1]
     bars = ax.barh(names, fractions, color=["tab:green" if f >= 0.8 else "tab:orange" if f >= 0.5 else "tab:red"
                                            for f in fractions])
     for bar, s in zip(bars, summaries[::-1]):
         if s.top_misconception:
-            ax.text(0.01, bar.get_y() + bar.get_height() / 2, f"{s.top_misconception} ({s.top_misconception_count})",
+            label = inert.text(s.top_misconception, 80).replace("$", r"\$")  # no mathtext from a gradebook cell
+            ax.text(0.01, bar.get_y() + bar.get_height() / 2, f"{label} ({s.top_misconception_count})",
                     va="center", fontsize=7, color="black")
     ax.set_xlim(0, 1)
     ax.set_xlabel("mean score (fraction of the points)")

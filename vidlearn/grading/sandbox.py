@@ -1,24 +1,26 @@
 """Running a worker (student code) in a sandbox, with limits, and talking to it safely.
 
-Isolation, strongest available first:
+Each worker gets, all enforced by the operating system:
 
-* **bubblewrap** (``bwrap``): the whole filesystem read-only, a private empty ``/tmp``,
-  the submissions and the gradebook's folder hidden, no network, fresh PID/IPC/UTS
-  namespaces, an empty environment, the sandbox killed with its parent;
-* **cgroups** (when this process may create them, e.g. as root): a cap on the number of
-  processes (fork bombs) and on memory, files in ``/tmp`` included;
-* **rlimits**, always: address space, CPU seconds, file size, no core dumps, and (for a
-  non-root user) a process count;
-* **wall-clock deadlines**, always, enforced here: a worker that does not answer in time is
-  killed with its whole process tree.
+* **bubblewrap** (:mod:`vidlearn.grading.bwrap`): a filesystem built from an empty root with only
+  the Python environment and the worker kit in it, read-only; a private, size-capped ``/tmp``; no
+  network; its own PID, IPC and UTS namespaces; an empty environment; an unprivileged uid with no
+  capabilities; killed with its parent;
+* **its own share of the machine** (:mod:`vidlearn.grading.resources`): one CPU, ``memory_mb`` and
+  ``max_processes``, from a cgroup where this process may make one, else from a throttle that
+  stops its process tree while it is over one CPU, and ``RLIMIT_NPROC``;
+* **rlimits**: address space, CPU seconds, file size, no core dumps;
+* **wall-clock deadlines**, enforced here, counted from the moment the worker says it is ready (its
+  own start-up, ``import torch`` included, has a budget of its own): a worker that does not answer
+  in time is killed with its whole process tree.
 
-Without bwrap (macOS, Windows, minimal Linux) grading still runs, with limits only, and a
-warning says so.
+Without bubblewrap nothing of this but the limits and deadlines applies, and ``vidlearn grade``
+refuses to run unless the teacher passes ``--no-sandbox``.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import os
 import select
 import shutil
@@ -28,13 +30,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidlearn.grading import wire
+from vidlearn.grading.bwrap import command, find_bwrap
+from vidlearn.grading.kit import build_kit
+from vidlearn.grading.resources import Throttle, make_cgroup
 
-__all__ = ["Limits", "Worker", "WorkerDied", "WorkerTimeout", "bwrap_available", "isolation_summary"]
+__all__ = ["Limits", "Worker", "WorkerDied", "WorkerTimeout", "bwrap_available", "isolation_summary",
+           "START_SECONDS"]
+
+START_SECONDS = 60.0  # a worker's own start-up (interpreter, torch), before the notebook's clock starts
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,9 @@ class Limits:
     timeout: float = 30.0  # seconds for running the notebook, and again for each question
     memory_mb: int = 2048
     file_mb: int = 16
+    tmp_mb: int = 256  # the sandbox's /tmp
     max_processes: int = 64
+    cpus: float = 1.0  # each sandbox's CPU share
 
 
 class WorkerTimeout(Exception):
@@ -53,217 +62,127 @@ class WorkerDied(Exception):
     """The worker exited or closed its channel (it has been reaped)."""
 
 
-# Run as root, bwrap would keep its capabilities inside the sandbox (and a process could
-# remount "/" read-write): drop them all, and forbid new user namespaces that could regain them.
-_HARDENING = (("--unshare-user", "--disable-userns", "--cap-drop", "ALL"), ("--cap-drop", "ALL"))
-
-
-@functools.lru_cache(maxsize=None)
-def _bwrap_flags() -> tuple[str, ...] | None:
-    """The hardening flags this bwrap accepts (probed once), or None if bwrap cannot run here."""
-    exe = shutil.which("bwrap")
-    if not exe or not sys.platform.startswith("linux"):
-        return None
-    for flags in _HARDENING:
-        try:
-            probe = subprocess.run(
-                [exe, "--ro-bind", "/", "/", "--unshare-all", *flags, "--die-with-parent", "true"],
-                capture_output=True,
-                timeout=20,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if probe.returncode == 0:
-            return flags
-    return None
-
-
 def bwrap_available() -> bool:
-    """Whether ``bwrap`` exists and can create a hardened sandbox here."""
-    return _bwrap_flags() is not None
+    """Whether a ``bwrap`` exists that can create this sandbox here."""
+    return find_bwrap()[0] is not None
 
 
-# Readable-by-owner secrets that a process running as the grader's user could otherwise read
-# (and leak through its feedback): masked inside the sandbox.
-_SECRET_FILES = ["/etc/shadow", "/etc/gshadow", "~/.netrc", "~/.git-credentials", "~/.pypirc"]
-_SECRET_DIRS = ["/etc/ssh", "~/.ssh", "~/.gnupg", "~/.aws", "~/.config", "~/.docker", "~/.kube", "~/.jupyter"]
+def isolation_summary(sandbox: bool = True) -> str:
+    if not sandbox:
+        return ("NO SANDBOX (--no-sandbox): time, memory, file-size and process limits only; student code can read "
+                "and write your files and use the network")
+    bw, which = find_bwrap()
+    if bw is None:
+        return f"no sandbox available: {which}"
+    share = "own cgroup (1 CPU, memory, processes)" if _cgroups_work() else "CPU throttle + per-sandbox process cap"
+    user = "an unprivileged uid of its own" if bw.as_root else "nobody in a user namespace"
+    return (f"{which}: empty root with only the Python environment and the worker kit, read-only; private /tmp; "
+            f"no network; own PID namespace; {user}, no capabilities; {share}")
 
 
-def _mask_secrets() -> list[str]:
-    args = []
-    for f in _SECRET_FILES:
-        p = Path(f).expanduser()
-        if p.is_file():
-            args += ["--ro-bind", "/dev/null", str(p)]
-    for d in _hideable([Path(d).expanduser() for d in _SECRET_DIRS]):
-        args += ["--tmpfs", d]
-    return args
+_CGROUPS: list[bool] = []
 
 
-class _Cgroup:
-    """A throw-away cgroup capping processes and memory, where this process may make one."""
+def _cgroups_work() -> bool:
+    if not _CGROUPS:
+        probe = make_cgroup(1.0, 256, 8)
+        _CGROUPS.append(probe is not None)
+        if probe:
+            probe.remove()
+    return _CGROUPS[0]
 
-    def __init__(self, limits: Limits):
-        self.dirs: list[Path] = []
-        name = f"vidlearn-{uuid.uuid4().hex[:12]}"
-        root = Path("/sys/fs/cgroup")
-        try:
-            if (root / "cgroup.controllers").exists():  # cgroup v2
-                d = root / name
-                d.mkdir()
-                self.dirs.append(d)
-                (d / "pids.max").write_text(str(limits.max_processes))
-                (d / "memory.max").write_text(str(limits.memory_mb << 20))
-            else:  # cgroup v1: one hierarchy per controller
-                for ctrl, file, value in (
-                    ("pids", "pids.max", limits.max_processes),
-                    ("memory", "memory.limit_in_bytes", limits.memory_mb << 20),
-                ):
-                    d = root / ctrl / name
-                    d.mkdir()
-                    self.dirs.append(d)
-                    (d / file).write_text(str(value))
-        except OSError:
-            self.remove()
 
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(d / "cgroup.procs") for d in self.dirs]
-
-    def kill(self) -> None:
-        for d in self.dirs:
-            try:
-                for pid in (d / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-            except OSError:
-                pass
-
-    def remove(self) -> None:
-        for d in self.dirs:
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.02)
-        self.dirs = []
+def _kernel_counts_per_namespace() -> bool:
+    """RLIMIT_NPROC counts per user namespace since Linux 5.14 (per uid, system-wide, before)."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
 
 
 def _user_process_count() -> int:
     uid, n = os.getuid(), 0
-    for entry in Path("/proc").iterdir() if Path("/proc").exists() else []:
-        if entry.name.isdigit():
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
             try:
-                n += entry.stat().st_uid == uid
+                n += os.stat(f"/proc/{entry}").st_uid == uid
             except OSError:
                 pass
     return n
 
 
-def isolation_summary() -> str:
-    if bwrap_available():
-        return ("bubblewrap sandbox (read-only filesystem, private /tmp, no network, own PID namespace, "
-                "no capabilities) + limits")
-    return "limits only (no bubblewrap): time, memory, file size and process limits, but no filesystem or network isolation"
-
-
-def _needed() -> list[Path]:
-    """Folders the worker needs to start: the interpreter, its environment, and this package."""
-    import vidlearn
-
-    return sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-                   Path(vidlearn.__file__).resolve().parent})
-
-
-def _hideable(paths) -> list[str]:
-    """Folders that may be masked in the sandbox: never one the worker itself needs to run."""
-    needed = _needed() + [Path("/tmp")]
-    out = set()
-    for p in paths:
-        p = Path(p).resolve()
-        if p.is_dir() and p != Path("/") and not any(n == p or p in n.parents for n in needed):
-            out.add(str(p))
-    return sorted(out)
-
-
-def _rebind_under_tmp() -> list[str]:
-    """The sandbox gets an empty /tmp; a checkout or environment living under /tmp is bound back in,
-    read-only and whole (its top folder under /tmp), as it would be seen anywhere else."""
-    tops = sorted({Path("/tmp") / n.relative_to("/tmp").parts[0] for n in _needed() if Path("/tmp") in n.parents})
-    args = []
-    for top in tops:
-        args += ["--ro-bind", str(top), str(top)]
-    return args
-
-
 class Worker:
     """One sandboxed ``vidlearn.grading.worker`` process and the frames to and from it."""
 
-    def __init__(self, limits: Limits, hide: list[Path] = ()):
+    def __init__(self, limits: Limits, hide: list[Path] = (), *, sandbox: bool = True):
         self.limits = limits
-        self.cgroup = _Cgroup(limits) if os.geteuid() == 0 else None
-        inner = [sys.executable, "-m", "vidlearn.grading.worker"]
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "VIDLEARN_GRADING": "1", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
-        self.sandboxed = bwrap_available()
+        self.sandboxed = sandbox
         self._scratch = None
-        if self.sandboxed:
-            cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                   *_rebind_under_tmp()]
-            for h in _hideable(hide):
-                cmd += ["--tmpfs", h]  # other students' files and the gradebook are not visible
-            cmd += _mask_secrets()
-            cmd += ["--unshare-all", *_bwrap_flags(), "--die-with-parent", "--new-session", "--chdir", "/tmp",
-                    "--clearenv"]
-            for k, v in env.items():
-                cmd += ["--setenv", k, v]
-            cmd += inner
+        self.throttle = None
+        bw = find_bwrap()[0] if sandbox else None
+        if sandbox and bw is None:
+            raise RuntimeError(f"no sandbox: {find_bwrap()[1]}")
+        inner = [sys.executable, "-m", "vidlearn.grading.worker"]
+        self.cgroup = make_cgroup(limits.cpus, limits.memory_mb, limits.max_processes) if sandbox else None
+        if sandbox:
+            cmd, env, cwd = command(bw, inner, tmp_mb=limits.tmp_mb, hide=list(hide)), {}, "/"
+            self._nproc = limits.max_processes + 1 if (bw.as_root or _kernel_counts_per_namespace()) \
+                else _user_process_count() + limits.max_processes
         else:
             self._scratch = tempfile.mkdtemp(prefix="vidlearn-grade-")
-            env = {**env, "HOME": self._scratch, "TMPDIR": self._scratch}
-            cmd = inner
-        procs = self.cgroup.procs_files if self.cgroup else []
-        if procs:
+            kit = str(build_kit())
+            env = {"PATH": "/usr/bin:/bin", "HOME": self._scratch, "TMPDIR": self._scratch, "VIDLEARN_GRADING": "1",
+                   "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": kit, "LANG": "C.UTF-8"}
+            cmd, cwd = inner, self._scratch
+            self._nproc = 0 if os.geteuid() == 0 else _user_process_count() + limits.max_processes
+        if self.cgroup:
             # join the cgroup before bwrap starts, so every process of the sandbox is inside it
             cmd = ["/bin/sh", "-c", 'for f in $VIDLEARN_CGROUPS; do echo $$ > "$f" || exit 97; done; exec "$@"',
                    "vidlearn-shim", *cmd]
-            env = {**env, "VIDLEARN_CGROUPS": " ".join(procs)}
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=self._scratch or "/",
-            start_new_session=True,
-        )
-        self._buf = b""
+            env = {**env, "VIDLEARN_CGROUPS": " ".join(self.cgroup.procs_files)}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, cwd=cwd, start_new_session=True)
+        if sandbox and not self.cgroup:
+            self.throttle = Throttle(self.proc.pid, limits.cpus)
+        self._buf = bytearray()
 
     def start(self, cells: list[str], skip: set[int], total_budget: float) -> None:
-        nproc = 0 if (os.geteuid() == 0 or sys.platform != "linux") else _user_process_count() + self.limits.max_processes
-        self.send({
+        self.send(deadline=time.monotonic() + START_SECONDS, message={
             "cells": cells,
             "skip": sorted(skip),
             "limits": {
                 "memory_mb": self.limits.memory_mb,
                 "file_mb": self.limits.file_mb,
-                "cpu_seconds": int(total_budget) + 5,
-                "nproc": nproc,
+                "cpu_seconds": int(total_budget + START_SECONDS) + 5,
+                "nproc": self._nproc,
             },
         })
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, deadline: float | None = None) -> None:
+        """Write one frame, never blocking past ``deadline`` (a worker that does not read is dead to us)."""
+        deadline = deadline if deadline is not None else time.monotonic() + self.limits.timeout
+        fd = self.proc.stdin.fileno()
+        data = memoryview(wire.frame_bytes(message))
+        os.set_blocking(fd, False)
         try:
-            wire.write_frame(self.proc.stdin.fileno(), message)
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.kill()
+                    raise WorkerTimeout()
+                if not select.select([], [fd], [], left)[1]:
+                    continue
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
         except (BrokenPipeError, OSError):
             self.kill()
             raise WorkerDied("the worker closed its input") from None
 
     def receive(self, deadline: float) -> dict:
-        """The next frame, or WorkerTimeout / WorkerDied (and the worker is gone)."""
+        """The next frame, or WorkerTimeout / WorkerDied (and the worker is gone). Linear in its size."""
         fd = self.proc.stdout.fileno()
         while True:
             if len(self._buf) >= 4:
@@ -272,14 +191,12 @@ class Worker:
                     self.kill()
                     raise WorkerDied(f"the worker sent a {n}-byte frame (limit {wire.MAX_FRAME})")
                 if len(self._buf) >= 4 + n:
-                    body, self._buf = self._buf[4 : 4 + n], self._buf[4 + n :]
+                    body = bytes(self._buf[4 : 4 + n])
+                    del self._buf[: 4 + n]
                     try:
-                        import json
-
                         msg = json.loads(body)
-                    except ValueError:
-                        self.kill()
-                        raise WorkerDied("the worker sent a malformed frame") from None
+                    except (ValueError, RecursionError):
+                        msg = None
                     if not isinstance(msg, dict):
                         self.kill()
                         raise WorkerDied("the worker sent a malformed frame")
@@ -298,9 +215,12 @@ class Worker:
             self._buf += chunk
 
     def kill(self) -> None:
+        if self.throttle:
+            self.throttle.stop()
+            self.throttle = None
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap: its sandbox dies with it
             except (ProcessLookupError, PermissionError):
                 pass
         if self.cgroup:
@@ -316,6 +236,7 @@ class Worker:
                 pass
         if self.cgroup:
             self.cgroup.remove()
+            self.cgroup = None
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
@@ -324,8 +245,9 @@ class Worker:
         """Ask the worker to stop, then make sure it has."""
         if self.proc.poll() is None:
             try:
-                wire.write_frame(self.proc.stdin.fileno(), {"cmd": "done"})
+                self.send({"cmd": "done"}, deadline=time.monotonic() + 2)
                 self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
+            except (WorkerDied, WorkerTimeout, subprocess.TimeoutExpired):
                 pass
         self.kill()
+

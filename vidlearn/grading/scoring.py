@@ -1,7 +1,8 @@
 """Turn what a student's code returned into a score, feedback and (maybe) a recognised mistake.
 
-Input is a list of per-case results, each ``("ok", value)`` or ``("error", message)``,
-where ``value`` is a plain value decoded from the wire (see :mod:`vidlearn.grading.wire`).
+Input is a list of per-case results, each ``("ok", value)``, ``("error", message)`` or
+``("forbidden", reason)``, where ``value`` is a plain value decoded from the wire (see
+:mod:`vidlearn.grading.wire`), for the cases drawn with ``key`` (``None``: the public cases).
 The same function scores the in-notebook ``check()`` and the teacher's grader, so both
 always agree.
 """
@@ -21,7 +22,7 @@ from vidlearn.grading.questions import (
     compare,
 )
 
-__all__ = ["score", "zero", "describe_case"]
+__all__ = ["score", "score_bounded", "zero", "describe_case"]
 
 Result = tuple[str, Any]
 
@@ -73,10 +74,14 @@ def _recognise(question: FunctionQuestion, cases: list[Case], results: list[Resu
     return candidates[0][1] if candidates else None
 
 
-def _score_function(question: FunctionQuestion, results: list[Result]) -> Outcome:
-    cases = question.cases()
+def _score_function(question: FunctionQuestion, results: list[Result], key: str | None) -> Outcome:
+    cases = question.cases(key)
     if len(results) != len(cases):
         return zero(question, f"internal: {len(results)} results for {len(cases)} cases")
+    forbidden = next((str(v) for status, v in results if status == "forbidden"), None)
+    if forbidden is not None:  # one forbidden call costs the whole question, whatever the other cases did
+        return Outcome(question.id, 0.0, float(question.points), f"{forbidden}: no points for this question",
+                       "calls a forbidden function", 0, len(cases), None)
     failing, reasons = [], {}
     for i, (case, (status, value)) in enumerate(zip(cases, results)):
         if status != "ok":
@@ -105,75 +110,47 @@ def _score_function(question: FunctionQuestion, results: list[Result]) -> Outcom
     return Outcome(question.id, score, float(question.points), " ".join(lines), m.name if m else None, passed, total, first)
 
 
-def _as_steps(value: Any, max_steps: int) -> list[tuple[str, str]] | str:
-    """Validate a derivation answer: a list of (expression, reason) string pairs."""
-    if not isinstance(value, (list, tuple)) or not value:
-        return "return a non-empty list of (expression, reason) pairs"
-    if len(value) > max_steps:
-        return f"at most {max_steps} steps, please (got {len(value)})"
-    steps = []
-    for i, item in enumerate(value, start=1):
-        if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) for s in item)):
-            return f"step {i} must be a pair of strings (expression, reason), got {item!r}"[:300]
-        steps.append((item[0], item[1]))
-    return steps
+def derivation_spec(question: DerivationQuestion) -> dict:
+    """What :func:`vidlearn.grading.steps.score_steps` needs of a derivation question, as plain data."""
+    return {
+        "id": question.id, "name": question.name, "points": question.points, "start": question.start,
+        "target": question.target, "assumptions": dict(question.assumptions), "hints": list(question.hints),
+        "max_steps": question.max_steps, "min_steps": question.min_steps,
+        "misconceptions": [{"name": m.name, "hints": list(m.hints), "expr": m.expr}
+                           for m in question.misconceptions if m.expr is not None],
+    }
 
 
 def _score_derivation(question: DerivationQuestion, results: list[Result], budget: float) -> Outcome:
-    from vidlearn.derive import Derivation
+    from vidlearn.grading.steps import score_steps
 
-    status, value = results[0]
-    if status != "ok":
-        if str(value).startswith("NotImplementedError"):
-            return zero(question, f"not answered yet: {question.name} still raises NotImplementedError")
-        return zero(question, f"your function raised {value}")
-    steps = _as_steps(value, question.max_steps)
-    if isinstance(steps, str):
-        return zero(question, steps)
-    try:
-        d = Derivation(question.start, question.assumptions, timeout=2.0, n_points=20)
-        for expr, reason in steps:
-            d.step(expr, reason or "(no reason given)")
-        target = d._coerce(question.target)
-    except ValueError as err:
-        return zero(question, f"cannot read your steps: {err}")
-    exprs = d.expressions
-    repeated = next((i for i in range(1, len(exprs)) if exprs[i] == exprs[i - 1]), None)
-    if repeated is not None:
-        return zero(question, f"step {repeated} repeats the expression before it: every step must do some work")
-    try:
-        result = d.check(budget=budget)
-        last = d.expressions[-1]
-        if result.ok and d.equivalent(last, target, budget=budget / 4):
-            if len(steps) < question.min_steps:
-                return zero(question, f"right, but show your work: at least {question.min_steps} steps, each "
-                                      f"with its reason (you gave {len(steps)})")
-            return Outcome(question.id, float(question.points), float(question.points),
-                           f"all {len(steps)} steps follow and you reached the target", None, 1, 1)
-        mistaken = None
-        suspects = [last] if result.ok else [d.expressions[result.failed_step], last]
-        for m in question.misconceptions:
-            if m.expr is not None and any(d.equivalent(s, d._coerce(m.expr), budget=budget / 8) for s in suspects):
-                mistaken = m
-                break
-    except Exception as err:  # sympy can fail in odd ways on odd input: that is the answer's problem
-        return zero(question, f"your steps could not be checked: {type(err).__name__}: {err}"[:300])
-    if result.ok:
-        feedback = f"every step follows, but you stopped at {last} instead of reaching {question.target}."
-    else:
-        feedback = result.message
-    if mistaken is not None:
-        feedback += f" Hint: {mistaken.hints[0]}"
-    elif question.hints:
-        feedback += f" Hint: {question.hints[0]}"
-    return Outcome(question.id, 0.0, float(question.points), feedback, mistaken.name if mistaken else None, 0, 1, 0)
+    return Outcome(**score_steps(derivation_spec(question), results, budget))
 
 
-def score(question, results: list[Result], *, budget: float = 20.0) -> Outcome:
-    """Score one question from the student's per-case results."""
+def score(question, results: list[Result], *, key: str | None = None, budget: float = 20.0) -> Outcome:
+    """Score one question from the student's per-case results on the cases drawn with ``key``."""
     if isinstance(question, DerivationQuestion):
         return _score_derivation(question, results, budget)
-    return _score_function(question, results)
+    return _score_function(question, results, key)
+
+
+def score_bounded(question, results: list[Result], *, key: str | None = None, budget: float = 10.0,
+                  memory_mb: int = 1024) -> Outcome:
+    """:func:`score`, for the grader: a derivation is checked in a child process with a hard time
+    and memory bound (sympy on a student's string can run for hours in C, where no signal reaches).
+    The course's own derivation answers check in under a second."""
+    if not isinstance(question, DerivationQuestion) or not results or results[0][0] != "ok":
+        return score(question, results, key=key)  # nothing of the student's for sympy to read
+    from vidlearn import bounded
+
+    limit = budget + 5
+    verdict = bounded.run("vidlearn.grading.steps:score_steps", derivation_spec(question), results, budget,
+                          seconds=limit, memory_mb=memory_mb)
+    if verdict.status == "ok":
+        return Outcome(**verdict.value)
+    why = {"timeout": f"it ran past {limit:g} s", "memory": f"it needed more than {memory_mb} MB"}.get(
+        verdict.status, f"the checker crashed: {verdict.detail}")
+    return zero(question, f"your steps could not be checked: too large ({why})")
 
 
 def misconception(question, name: str | None) -> Misconception | None:

@@ -22,22 +22,26 @@ import os
 import struct
 from typing import Any
 
-import numpy as np
-import torch
-
-__all__ = ["encode", "decode", "WireError", "write_frame", "read_frame", "MAX_FRAME"]
+__all__ = ["encode", "decode", "WireError", "write_frame", "frame_bytes", "read_frame", "MAX_FRAME"]
 
 MAX_FRAME = 64 << 20  # bytes in one message
 MAX_DEPTH = 8
 MAX_ITEMS = 10_000
 MAX_STR = 100_000
 
-_DTYPES = {
-    "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64,
-    "int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "int64": torch.int64,
-    "uint8": torch.uint8, "bool": torch.bool, "complex64": torch.complex64, "complex128": torch.complex128,
-}
-_NAMES = {v: k for k, v in _DTYPES.items()}
+_DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+                "complex64", "complex128")
+_DTYPES: dict = {}  # name -> torch dtype, filled on first use (the frame functions need no torch)
+_NAMES: dict = {}
+
+
+def _torch():
+    import torch
+
+    if not _DTYPES:
+        _DTYPES.update({n: getattr(torch, n) for n in _DTYPE_NAMES})
+        _NAMES.update({v: k for k, v in _DTYPES.items()})
+    return torch
 
 
 class WireError(ValueError):
@@ -46,6 +50,9 @@ class WireError(ValueError):
 
 def encode(x: Any, _depth: int = 0) -> dict:
     """Plain JSON-able tree for ``x`` (runs on the untrusted side, and for test inputs)."""
+    torch = _torch()
+    import numpy as np
+
     if _depth > MAX_DEPTH:
         return {"t": "unsupported", "type": "nesting too deep"}
     if isinstance(x, torch.Tensor):
@@ -83,6 +90,7 @@ def _int(v, what: str) -> int:
 
 def decode(node: Any, _depth: int = 0) -> Any:
     """Rebuild a value from :func:`encode`'s tree, validating every field (trusted side)."""
+    torch = _torch()
     if _depth > MAX_DEPTH + 1:
         raise WireError("nesting too deep")
     if not isinstance(node, dict) or not isinstance(node.get("t"), str):
@@ -152,10 +160,13 @@ class Unsupported:
         return f"<{self.type_name}>"
 
 
-def write_frame(fd: int, message: dict) -> None:
+def frame_bytes(message: dict) -> bytes:
     payload = json.dumps(message, allow_nan=False).encode()
-    data = struct.pack(">I", len(payload)) + payload
-    view = memoryview(data)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def write_frame(fd: int, message: dict) -> None:
+    view = memoryview(frame_bytes(message))
     while view:
         n = os.write(fd, view)
         view = view[n:]

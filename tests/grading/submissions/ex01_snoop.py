@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   vidlearn:
+#     exercise: ex01
+# ---
+
+# %% [markdown]
+# Adversarial fixture: what can the sandbox see, and as whom does it run
+#
+# Reads what the test names (the teacher's home, a gradebook and report in the repository root as
+# the README lays them out, the repository's .git and solutions/, a file beside the checkout) and
+# what any machine has (/etc/shadow, /root, /home); opens /proc/sys knobs for writing; checks its
+# own uid, capabilities and no_new_privs. If anything is readable or writable, or the worker is
+# root or has a capability, softmax raises with the list, so the score shows it.
+#
+# Expected scores (softmax, attention, split_heads, merge_heads, var_qk): 2, 4, 1, 1, 2
+
+
+# %%
+import math
+import os
+
+import torch
+
+from vidlearn.grading import case, check, hint  # noqa: F401
+
+# The test harness replaces the next line with the run's settings (ports, paths, tokens).
+CONFIG = {}  # @vidlearn-test-config@
+
+# %%
+SEEN = []
+
+for path in CONFIG.get("secrets", []) + ["/etc/shadow", "/etc/passwd", "/root/.bashrc", "/root/.ssh"]:
+    try:
+        with open(path, "rb") as f:
+            SEEN.append(f"read {path}: {f.read(40)!r}")
+    except OSError:
+        pass
+# Folders that exist only as the way to the Python installation or the venv show just that; what
+# must never show is named by the test (the repository's files, the teacher's, the classmates').
+MUST_NOT_SEE = set(CONFIG.get("must_not_see", [])) | {".bashrc", ".profile", ".ssh", "shadow", "passwd", "hosts"}
+for folder in CONFIG.get("folders", []) + ["/", "/root", "/home", "/etc", "/var", "/srv", "/opt", "/mnt", "/tmp"]:
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        continue
+    if names & MUST_NOT_SEE:
+        SEEN.append(f"listed {folder}: {sorted(names & MUST_NOT_SEE)[:5]}")
+for knob in ("kernel/core_pattern", "vm/drop_caches", "kernel/pid_max", "kernel/sysrq"):
+    try:
+        os.close(os.open(f"/proc/sys/{knob}", os.O_WRONLY))
+        SEEN.append(f"opened /proc/sys/{knob} for writing")
+    except OSError:
+        pass
+if os.getuid() == 0 or os.geteuid() == 0:
+    SEEN.append(f"runs as uid {os.getuid()}")
+with open("/proc/self/status") as f:
+    status = dict(line.split(":", 1) for line in f if ":" in line)
+for field in ("CapEff", "CapPrm", "CapAmb"):
+    if int(status[field].strip(), 16):
+        SEEN.append(f"{field} = {status[field].strip()}")
+if status.get("NoNewPrivs", "0").strip() != "1":
+    SEEN.append("no_new_privs is not set")
+if any(v for k, v in os.environ.items() if k.startswith("VIDLEARN_TEST_SECRET")):
+    SEEN.append("sees the grader's environment")
+
+
+# %%
+def softmax(x, dim=-1):
+    if SEEN:
+        raise RuntimeError("the sandbox shows too much: " + "; ".join(SEEN))
+    m = x.amax(dim=dim, keepdim=True)
+    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(dim=dim, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+# %%
+def scaled_dot_product_attention(q, k, v, mask=None):
+    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return softmax(logits, dim=-1) @ v
+
+
+def split_heads(x, n_heads):
+    B, L, D = x.shape
+    return x.reshape(B, L, n_heads, D // n_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    B, h, L, e = x.shape
+    return x.transpose(1, 2).reshape(B, L, h * e)
+
+
+def var_qk_steps():
+    return [("Sum(1, (i, 1, d_k))", "only the diagonal"), ("d_k", "d_k ones")]

@@ -1,0 +1,70 @@
+"""Making what a student wrote inert before a teacher's terminal, spreadsheet or Markdown shows it.
+
+Anything derived from a submission (its file name, exception text, returned strings, cell errors)
+passes through one of these on its way out:
+
+* :func:`text` — one line of plain text: control and format characters (terminal escapes, BiDi
+  overrides, zero-width characters, line and paragraph separators, newlines, tabs) become visible
+  escapes such as ``\\x1b`` or ``\\u202e``;
+* :func:`csv_cell` — :func:`text`, then neutralised against spreadsheet formulas wherever a cell
+  or a field split at ``;`` or a tab could begin (``=``, ``+``, ``-``, ``@``), and capped at
+  Excel's 32,767 characters (the JSON report keeps the full text);
+* :func:`markdown` — :func:`text`, then HTML escaped and Markdown's inline punctuation
+  backslash-escaped, so it cannot open a tag, an image, a link, emphasis or a table cell; being one
+  line placed after a prefix, it cannot start a heading either.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["text", "csv_cell", "markdown", "table_cell", "CSV_CELL_LIMIT"]
+
+CSV_CELL_LIMIT = 32_767
+_TRUNCATED = " … [truncated; the full text is in the JSON report]"
+_UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_FORMULA = re.compile(r"(^|[;\t])(\s*)([=+\-@])")
+# Inline Markdown: the text is always one line placed after a prefix of ours, so block syntax
+# (headings, lists, quotes) cannot start; these are what could still open emphasis, code, a link,
+# an image, a table cell or strike-through.
+_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~$])")
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def text(s: object, limit: int | None = None) -> str:
+    """``s`` as one inert line of text (at most ``limit`` characters, if given)."""
+    s = str(s)
+    out = "".join(_escape(c) if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in s)
+    if limit is not None and len(out) > limit:
+        out = out[: max(0, limit - 1)] + "…"
+    return out
+
+
+def csv_cell(s: object) -> str:
+    """A spreadsheet-safe cell: inert text, no formula at the start of any field, at most 32,767 characters."""
+    out = _FORMULA.sub(r"\1\2'\3", text(s))
+    if len(out) > CSV_CELL_LIMIT:
+        out = out[: CSV_CELL_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+    return out
+
+
+def markdown(s: object, limit: int | None = None) -> str:
+    """Inert text for a Markdown document: no HTML, no Markdown syntax, one line."""
+    out = _MD_PUNCTUATION.sub(r"\\\1", text(s, limit))
+    return out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def table_cell(s: object, limit: int | None = None) -> str:
+    """Text of ours read back from a file (a question id, a misconception's name) for a Markdown
+    table cell: one line, no HTML, no ``|`` to break the table; otherwise as it is."""
+    out = text(s, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return out.replace("|", "\\|")
