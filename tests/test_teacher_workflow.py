@@ -8,6 +8,8 @@ logits by d_k instead of √d_k), carol hands the exercise back untouched.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import jupytext
@@ -16,6 +18,10 @@ import pytest
 from vidlearn.cli import main
 from vidlearn.grading.questions import get_question, questions_for
 from vidlearn.grading.reports import read_gradebook
+
+# `vidlearn grade` and `progress` make a grading key in the user's config folder on first use: the tests
+# give them one of their own, never the real one.
+os.environ["XDG_CONFIG_HOME"] = os.environ.setdefault("VIDLEARN_TEST_CONFIG", tempfile.mkdtemp(prefix="vidlearn-cfg-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SDPA = "ex01.scaled_dot_product_attention"

@@ -3,9 +3,10 @@
 Sympy can be made to do exact big-integer work in C for hours (``0*3**(x - x + 10**8)``), or to
 eat all memory, where no signal interrupts it. :func:`run` does such work in a child process forked
 from a small single-threaded server that has the heavy modules imported already (so a run costs a
-fork, not an interpreter start). The child gets ``RLIMIT_AS`` and ``RLIMIT_CPU``, the server kills
-it with SIGKILL when its wall-clock time is up, and this process gives up on the server (and starts
-a new one) if even that fails. Requests and replies are JSON, never pickles.
+fork, not an interpreter start). The child gets ``RLIMIT_AS`` and ``RLIMIT_CPU`` (``seconds`` of CPU
+time, so that a busy machine does not make an honest job fail); the server kills it with SIGKILL
+when :func:`wall_limit` has passed on the clock, and this process gives up on the server (and
+starts a new one) if even that fails. Requests and replies are JSON, never pickles.
 
 ``run("package.module:function", *args, seconds=..., memory_mb=...)`` returns a :class:`Verdict`.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import resource
 import select
@@ -26,10 +28,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Verdict", "run", "warm"]
+__all__ = ["Verdict", "run", "warm", "wall_limit"]
 
 PRELOAD = ("vidlearn.grading.steps", "vidlearn.derive")
 _SERVER_GRACE = 10.0  # seconds beyond a job's own limit before the server itself is given up on
+
+
+def wall_limit(seconds: float) -> float:
+    """The clock time a job of ``seconds`` CPU seconds may take on a loaded machine."""
+    return 3 * seconds + 5
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ def _recv(fd: int, deadline: float | None = None):
 
 def _job(target: str, args: list, seconds: float, memory_mb: int, out: int) -> None:
     """In the forked child: limits, then the work; the reply goes to ``out``."""
-    for which, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, int(seconds) + 1),
+    for which, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, max(1, math.ceil(seconds))),
                          (resource.RLIMIT_CORE, 0)):
         try:
             resource.setrlimit(which, (value, value))
@@ -115,9 +122,9 @@ def _serve() -> None:
                 os._exit(0)
         os.close(w)
         try:
-            reply = _recv(r, time.monotonic() + req["seconds"])
+            reply = _recv(r, time.monotonic() + wall_limit(req["seconds"]))
         except TimeoutError:
-            reply = {"status": "timeout", "detail": f"ran past {req['seconds']:g} s"}
+            reply = {"status": "timeout", "detail": f"ran past {wall_limit(req['seconds']):g} s on the clock"}
         except (EOFError, ValueError):
             reply = None
         os.close(r)
@@ -128,7 +135,7 @@ def _serve() -> None:
         _, status = os.waitpid(pid, 0)
         if reply is None:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            kind = {signal.SIGXCPU: "timeout", signal.SIGKILL: "memory", signal.SIGSEGV: "memory"}.get(sig, "crashed")
+            kind = {signal.SIGXCPU: "timeout", signal.SIGKILL: "timeout", signal.SIGSEGV: "memory"}.get(sig, "crashed")
             reply = {"status": kind, "detail": f"the checker died (signal {sig}, status {status})"}
         _send(out, reply)
 
@@ -172,7 +179,8 @@ def _drop(proc: subprocess.Popen) -> None:
 
 
 def run(target: str, *args, seconds: float, memory_mb: int = 2048) -> Verdict:
-    """``module:function`` called with JSON-able ``args`` in a bounded child; its JSON-able result.
+    """``module:function`` called with JSON-able ``args`` in a child bounded to ``seconds`` of CPU time
+and ``memory_mb``; its JSON-able result.
     Safe to call from several threads at once (each gets a server of its own)."""
     proc = _take()
     try:
@@ -181,7 +189,7 @@ def run(target: str, *args, seconds: float, memory_mb: int = 2048) -> Verdict:
             proc._vidlearn_ready = True
         _send(proc.stdin.fileno(), {"target": target, "args": list(args), "seconds": seconds,
                                     "memory_mb": memory_mb})
-        reply = _recv(proc.stdout.fileno(), time.monotonic() + seconds + _SERVER_GRACE)
+        reply = _recv(proc.stdout.fileno(), time.monotonic() + wall_limit(seconds) + _SERVER_GRACE)
     except (TimeoutError, EOFError, OSError, ValueError) as err:
         _drop(proc)
         return Verdict("crashed", detail=f"the bounded checker failed ({type(err).__name__})")

@@ -33,6 +33,10 @@ from vidlearn.grading.sandbox import bwrap_available
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the stand-in helpers
 
+# `vidlearn grade` and `progress` make a grading key in the user's config folder on first use: the tests
+# give them one of their own, never the real one.
+os.environ["XDG_CONFIG_HOME"] = os.environ.setdefault("VIDLEARN_TEST_CONFIG", tempfile.mkdtemp(prefix="vidlearn-cfg-"))
+
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 CONFIG_LINE = "CONFIG = {}  # @vidlearn-test-config@"

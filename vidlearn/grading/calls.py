@@ -18,12 +18,22 @@ from vidlearn.grading.forbidden import Guard
 __all__ = ["call_each", "call_one"]
 
 
-def call_one(fn: Callable, args, kwargs, forbids: Iterable[str] = (), *, watch_library: bool = True):
-    """``(status, payload)`` with the value wire-encoded; never raises (but KeyboardInterrupt)."""
-    guard = Guard(forbids, watch_library=watch_library)
+def call_one(fn: Callable, args, kwargs, forbids: Iterable[str] = (), *, watch_library: bool = True,
+             guard: Guard | None = None):
+    """``(status, payload)`` with the value wire-encoded; never raises (but KeyboardInterrupt).
+
+    ``guard``: one already in force (the grader's worker keeps one per question, across its calls);
+    otherwise one for ``forbids`` is put in force for this call.
+    """
+    if guard is None:
+        with Guard(forbids, watch_library=watch_library) as own:
+            return call_one(fn, args, kwargs, guard=own)
+    guard.violation = None
     try:
-        with guard:
+        try:
             value = fn(*args, **kwargs)
+        finally:
+            guard.verify()
         if guard.violation:
             return "forbidden", guard.violation
         return "ok", wire.encode(value)

@@ -20,13 +20,12 @@ hooks are still in place; a function that removed them is reported as interferin
 
 from __future__ import annotations
 
-import importlib.abc
+import importlib
 import importlib.machinery
 import os
 import sys
 import types
 import warnings
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 __all__ = ["ForbiddenCall", "Guard", "CATALOGUE", "describe", "install_tripwires", "LIBRARY"]
@@ -38,12 +37,14 @@ class ForbiddenCall(RuntimeError):
     """Raised inside the student's code when it calls something its question forbids."""
 
 
-@dataclass(frozen=True)
 class _Entry:
-    """One forbiddable thing: the public functions (as ``module:attribute`` paths) and the ATen ops."""
+    """One forbiddable thing: the public functions (as ``module:attribute`` paths) and the ATen ops.
+    (A plain class: this module is imported by the worker before every notebook, so it stays light.)"""
 
-    functions: tuple[str, ...]
-    ops: tuple[str, ...]
+    __slots__ = ("functions", "ops")
+
+    def __init__(self, functions: tuple[str, ...], ops: tuple[str, ...]):
+        self.functions, self.ops = functions, ops
 
 
 _SOFTMAX = _Entry(
@@ -232,20 +233,28 @@ class Guard:
         self._depth = torch._C._len_torch_function_stack()
         return self
 
+    def verify(self) -> None:
+        """Record it if the hooks were taken apart while the student's code ran (they stay in force)."""
+        import torch
+        from torch.overrides import _get_current_function_mode_stack
+
+        if self._watch_library and sys.getprofile() is not self._hook:
+            self.record("switched off the grader's watch on the course library (sys.setprofile)")
+            sys.setprofile(self._hook)
+        stack = _get_current_function_mode_stack()
+        if torch._C._len_torch_function_stack() != self._depth or not stack or stack[-1] is not self._mode:
+            self.record("interfered with the grader's watch on torch (its function mode was moved)")
+        if self._library is not None and self._library.m is None:
+            self.record("interfered with the grader's watch on torch (its kernels were removed)")
+
     def __exit__(self, *exc) -> None:
         import torch
         from torch.overrides import _get_current_function_mode_stack
 
         try:
+            self.verify()
             if self._watch_library:
-                if sys.getprofile() is not self._hook:
-                    self.record("switched off the grader's watch on the course library (sys.setprofile)")
                 sys.setprofile(self._old_profile)
-            stack = _get_current_function_mode_stack()
-            if torch._C._len_torch_function_stack() != self._depth or not stack or stack[-1] is not self._mode:
-                self.record("interfered with the grader's watch on torch (its function mode was moved)")
-            if self._library is not None and self._library.m is None:
-                self.record("interfered with the grader's watch on torch (its kernels were removed)")
             while any(m is self._mode for m in _get_current_function_mode_stack()):
                 torch._C._pop_torch_function_stack()
         finally:
@@ -277,7 +286,7 @@ class _TripwireModule(types.ModuleType):
         return _tripwire(f"{self.__name__}.{name}")
 
 
-class _TripwireFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _TripwireFinder:  # a meta path finder and its loader (the protocols, without importlib.abc)
     """Finds every ``package.*`` module that is not really there, and makes it a tripwire module."""
 
     def __init__(self, package: str):

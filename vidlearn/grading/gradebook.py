@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -95,6 +95,9 @@ class _Batch:
         self.stop = threading.Event()
         self._live: set[Worker] = set()
         self._lock = threading.Lock()
+        # tearing a sandbox down (reaping it, removing its cgroup) takes a while: a thread of its own
+        # does it, so that the slot starts its next submission at once
+        self.reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidlearn-reaper")
 
     def worker(self) -> Worker:
         if self.stop.is_set():
@@ -105,7 +108,11 @@ class _Batch:
         return w
 
     def done(self, w: Worker) -> None:
-        w.kill()  # whatever happened, no process or cgroup outlives the attempt
+        w.stop()  # whatever happened, nothing of the sandbox runs on (SIGKILL now; reaped by the reaper)
+        self.reaper.submit(self._reap, w)
+
+    def _reap(self, w: Worker) -> None:
+        w.kill()
         with self._lock:
             self._live.discard(w)
 
@@ -146,11 +153,6 @@ def _decode_results(msg: dict, n_cases: int):
 def known_exercises() -> list[str]:
     """The exercise ids, from the question bank's module names (without importing it)."""
     return sorted(p.stem for p in Path(__file__).parent.glob("ex[0-9][0-9].py"))
-
-
-def _grade_one(path: Path, batch: _Batch) -> SubmissionReport:
-    """Run one submission and score it (a worker thread; derivations are checked in bounded children)."""
-    return _score(_run(path, batch), batch.key)
 
 
 def _run(path: Path, batch: _Batch) -> _Raw:
@@ -272,7 +274,6 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
             raw.answers[q.id] = ("fail", f"{q.name} crashed the grader's process ({inert.text(msg.get('why'), 100)})")
         else:
             raw.answers[q.id] = ("fail", "the grader received a malformed answer")
-    worker.close()
     return True
 
 
@@ -315,24 +316,41 @@ def grade_submissions(
     paths = [Path(p) for p in paths]
     batch = _Batch(limits, list(hide) + sorted({p.resolve().parent for p in paths}), key, sandbox)
     reports: dict[int, SubmissionReport] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    # Scoring waits on the bounded derivation checker: in a pool of its own, so that a sandbox slot
+    # goes on to the next submission at once.
+    runs, scorers = ThreadPoolExecutor(max_workers=max(1, jobs)), ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(_grade_one, p, batch): i for i, p in enumerate(paths)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            i = futures[fut]
-            try:
-                reports[i] = fut.result()
-            except Exception as err:  # a grader bug must cost one submission its grade, not the batch
-                reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")
-            if on_report:
-                on_report(i, reports[i])
-            if progress:
-                progress(done, len(paths), reports[i])
+        pending = {runs.submit(_run, p, batch): ("run", i) for i, p in enumerate(paths)}
+        done_count = 0
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                stage, i = pending.pop(fut)
+                if stage == "run":
+                    try:
+                        pending[scorers.submit(_score, fut.result(), key)] = ("score", i)
+                        continue
+                    except Exception as err:  # a grader bug must cost one submission its grade, not the batch
+                        reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")
+                else:
+                    try:
+                        reports[i] = fut.result()
+                    except Exception as err:
+                        reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")
+                done_count += 1
+                if on_report:
+                    on_report(i, reports[i])
+                if progress:
+                    progress(done_count, len(paths), reports[i])
     except BaseException:  # Ctrl-C: stop the sandboxes now; what was scored has gone to on_report
         batch.kill_all()
-        pool.shutdown(wait=True, cancel_futures=True)
+        runs.shutdown(wait=True, cancel_futures=True)
+        scorers.shutdown(wait=True, cancel_futures=True)
+        batch.reaper.shutdown(wait=True)
         raise
-    pool.shutdown(wait=True)
+    runs.shutdown(wait=True)
+    scorers.shutdown(wait=True)
+    batch.reaper.shutdown(wait=True)  # no sandbox, process or cgroup outlives the batch
     return [reports[i] for i in range(len(paths))]
 
 

@@ -214,6 +214,19 @@ class Worker:
                 raise WorkerDied("the worker exited")
             self._buf += chunk
 
+    def stop(self) -> None:
+        """SIGKILL the sandbox now (its process tree dies with bubblewrap); :meth:`kill` also reaps it."""
+        if self.throttle:
+            self.throttle.stop()
+            self.throttle = None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.cgroup:
+            self.cgroup.kill()
+
     def kill(self) -> None:
         if self.throttle:
             self.throttle.stop()

@@ -143,12 +143,12 @@ def score_bounded(question, results: list[Result], *, key: str | None = None, bu
         return score(question, results, key=key)  # nothing of the student's for sympy to read
     from vidlearn import bounded
 
-    limit = budget + 5
+    limit = budget + 5  # CPU seconds
     verdict = bounded.run("vidlearn.grading.steps:score_steps", derivation_spec(question), results, budget,
                           seconds=limit, memory_mb=memory_mb)
     if verdict.status == "ok":
         return Outcome(**verdict.value)
-    why = {"timeout": f"it ran past {limit:g} s", "memory": f"it needed more than {memory_mb} MB"}.get(
+    why = {"timeout": f"it needed more than {limit:g} s", "memory": f"it needed more than {memory_mb} MB"}.get(
         verdict.status, f"the checker crashed: {verdict.detail}")
     return zero(question, f"your steps could not be checked: too large ({why})")
 

@@ -142,6 +142,7 @@ class _Answerer:
 
     def __init__(self, inp: int, out: int, namespace: dict, call_one):
         from vidlearn.grading import wire
+        from vidlearn.grading.forbidden import Guard
 
         to_child, self._requests = os.pipe()
         self._replies, from_child = os.pipe()
@@ -156,10 +157,11 @@ class _Answerer:
                     os._exit(0)
                 fn = namespace[msg["name"]]
                 results = []
-                for args, kwargs in msg.get("calls", []):
-                    args = [wire.decode(a) for a in args]
-                    kwargs = {k: wire.decode(v) for k, v in kwargs.items()}
-                    results.append(list(call_one(fn, args, kwargs, msg.get("forbids", ()), watch_library=False)))
+                with Guard(msg.get("forbids", ()), watch_library=False) as guard:  # one per question
+                    for args, kwargs in msg.get("calls", []):
+                        args = [wire.decode(a) for a in args]
+                        kwargs = {k: wire.decode(v) for k, v in kwargs.items()}
+                        results.append(list(call_one(fn, args, kwargs, guard=guard)))
                 try:
                     wire.write_frame(from_child, {"event": "results", "results": results})
                 except BaseException:
