@@ -43,6 +43,23 @@ def _in_a_thread():
     return out[0] if out else X
 
 
+def _decomposed():
+    from torch._decomp import decomposition_table
+
+    return decomposition_table[torch.ops.aten._softmax.default](X, -1, False)
+
+
+def _flex():
+    import warnings
+
+    from torch.nn.attention.flex_attention import flex_attention
+
+    q = X[None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "called without torch.compile()"
+        return flex_attention(q, q, q)
+
+
 def _inference():
     with torch.inference_mode():
         return torch.ops.aten._softmax(X, -1, False)
@@ -65,6 +82,9 @@ ATTEMPTS = {
              "calls torch.nn.functional.scaled_dot_product_attention"),
     "MultiheadAttention": (lambda: torch.nn.MultiheadAttention(4, 1, dtype=torch.float64)(X, X, X),
                            "calls torch.nn.MultiheadAttention"),
+    "torch._refs": (lambda: __import__("torch._refs")._refs.softmax(X, -1), "calls torch.softmax"),
+    "a decomposition": (lambda: _decomposed(), "(torch._decomp.decompositions._softmax)"),
+    "flex_attention": (lambda: _flex(), "(torch.nn.attention.flex_attention.flex_attention)"),
     "the library": (_library, "calls vidlearn.attention.softmax"),
     "the question bank": (_question_bank, "calls vidlearn.grading.questions.get_question"),
     "switching the watch off": (lambda: sys.setprofile(None), "switched off the grader's watch"),

@@ -1,10 +1,11 @@
 """Feedback files and the class summary, from hand-made reports and rows."""
 
+import re
 from pathlib import Path
 
 from vidlearn.grading.gradebook import SubmissionReport
 from vidlearn.grading.questions import Outcome
-from vidlearn.grading.reports import feedback_markdown, summarise, write_feedback
+from vidlearn.grading.reports import feedback_markdown, feedback_names, summarise, write_feedback
 
 
 def _row(sub, q, score, top, mis=""):
@@ -32,9 +33,18 @@ def test_feedback_files_have_safe_distinct_names(tmp_path):
         SubmissionReport("/z/../../etc.ipynb", None, [], notes=["not a readable notebook: bad JSON"]),
     ]
     paths = write_feedback(reports, tmp_path / "fb")
-    assert [p.name for p in paths] == ["alice_ex01_1.md", "alice_ex01_1-2.md", "etc.md"]
+    names = [p.name for p in paths]
+    assert names[2] == "etc.md" and len(set(names)) == 3
+    assert all(re.fullmatch(r"alice_ex01_1_-[0-9a-f]{8}\.md", n) for n in names[:2])  # cleaned up: a hash of the path
     assert all(p.parent == tmp_path / "fb" for p in paths)
-    assert "could not be graded: not a readable notebook" in paths[2].read_text()
+    assert "could not be graded: `not a readable notebook: bad JSON`" in paths[2].read_text()
+
+
+def test_a_name_two_submissions_would_share_goes_to_neither():
+    # "ex01_bob-.py" must not take the clean name from "ex01_bob.py", nor "EX01_BOB.py" on macOS
+    assert feedback_names(["a/ex01_bob-.py", "b/ex01_bob.py"]) == ["ex01_bob-.md", "ex01_bob.md"]
+    names = feedback_names(["a/ex01_bob.py", "b/ex01_bob.py", "c/EX01_BOB.py", "d/ex01_bob-002.py"])
+    assert "ex01_bob.md" not in names and len({n.lower() for n in names}) == 4, names
 
 
 def test_feedback_names_the_misconception_and_its_first_hint():

@@ -14,8 +14,9 @@ from vidlearn.grading.questions import exercises
 from vidlearn.grading.submissions import MAX_CELLS, MAX_CODE_BYTES, MAX_SUBMISSION_BYTES, read_submission, split_percent
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted([*ROOT.glob("chapters/*.py"), *ROOT.glob("exercises/*.py"), *ROOT.glob("solutions/*.py"),
-                    *ROOT.glob("tests/grading/submissions/*.py")])
+YAML_BOMB = ROOT / "tests/grading/submissions/ex01_yaml_bomb_header.py"  # a header jupytext itself cannot read
+NOTEBOOKS = sorted({*ROOT.glob("chapters/*.py"), *ROOT.glob("exercises/*.py"), *ROOT.glob("solutions/*.py"),
+                    *ROOT.glob("tests/grading/submissions/*.py")} - {YAML_BOMB})
 
 
 def _jupytext_code(path: Path) -> list[str]:
@@ -29,6 +30,15 @@ def test_the_percent_reader_finds_the_code_cells_jupytext_finds(path):
     assert cells == _jupytext_code(path)
     if path.parent.name in ("exercises", "solutions"):
         assert meta["vidlearn"]["exercise"] == path.name[:4]
+
+
+def test_a_header_that_crashes_yaml_is_read_by_a_line_scan():
+    text = YAML_BOMB.read_text(encoding="utf-8")
+    with pytest.raises(RecursionError):
+        jupytext.reads(text, fmt="py:percent")
+    meta, cells = split_percent(text)
+    body = text.split("# ---\n", 2)[2]  # the same notebook without its header
+    assert meta == {"vidlearn": {"exercise": "ex01"}} and cells == _jupytext_code_of(body)
 
 
 def test_strings_and_markdown_do_not_start_cells():

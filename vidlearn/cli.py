@@ -65,6 +65,10 @@ def _grade(args) -> int:
     if clash:
         print(f"vidlearn grade: {inert.text(clash[0])} is a submission and an output", file=sys.stderr)
         return 2
+    if args.feedback and any(Path(args.feedback).resolve() in o.parents for o in outputs):
+        print("vidlearn grade: keep the gradebook, report and summary out of the --feedback folder (a student's "
+              "feedback file could have the same name)", file=sys.stderr)
+        return 2
 
     from vidlearn.grading.key import GradingKeyError, load_key
     from vidlearn.grading.sandbox import bwrap_available, isolation_summary
@@ -122,7 +126,13 @@ def _grade(args) -> int:
     if args.summary:
         wrote += _write_summary(Path(args.out), Path(args.summary))
     total = sum(r.seconds for r in reports)
-    longest = max((max_seconds(limits, len(r.outcomes)) for r in reports), default=0)
+    from vidlearn.grading.questions import questions_for
+
+    def bound(r) -> float:
+        qs = questions_for(r.exercise) if r.exercise else []
+        return max_seconds(limits, len(qs), sum(q.kind == "derivation" for q in qs))
+
+    longest = max((bound(r) for r in reports), default=0)
     print(f"vidlearn grade: wrote {', '.join(inert.text(w) for w in wrote)}; "
           f"{total / max(1, len(reports)):.2f} s of worker time per submission (at most {longest:.0f} s each)",
           file=sys.stderr)

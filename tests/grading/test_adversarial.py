@@ -89,6 +89,11 @@ EXPECTED = {
     "ex01_helpers_outside.py": (0.0, 0.0, 1.0, 1.0, 2.0),
     "ex01_solutions_file.py": ZERO,
     "ex01_lookup_table.py": (0.0, 0.0, 0.0, 0.0, 2.0),  # made at test time from case()
+    # taking the grader's watch apart from inside: the worker's process is sealed before the notebook runs
+    "ex01_protocol_takeover.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_profile_toctou.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_torch_internals.py": (0.0, 0.0, 1.0, 1.0, 2.0),
+    "ex01_yaml_bomb_header.py": FULL,
     # what the sandbox sees, neighbours, the trusted side, text aimed at the teacher
     "ex01_snoop.py": FULL,
     "ex01_cpu_starver.py": FULL,
@@ -310,6 +315,23 @@ def test_forbidden_calls_score_zero_with_the_reason(batch, name, question, reaso
     assert o.score == 0 and reason in o.feedback and o.misconception == "calls a forbidden function", o
 
 
+@pytest.mark.parametrize("name, question, reason", [
+    ("ex01_protocol_takeover.py", "ex01.softmax", "calls torch.softmax"),
+    ("ex01_protocol_takeover.py", "ex01.scaled_dot_product_attention",
+     "calls torch.nn.functional.scaled_dot_product_attention"),
+    ("ex01_profile_toctou.py", "ex01.softmax", "calls torch.softmax"),
+    ("ex01_torch_internals.py", "ex01.softmax", "torch._refs.softmax"),
+    ("ex01_torch_internals.py", "ex01.scaled_dot_product_attention", "flex_attention"),
+])
+def test_a_sealed_worker_computes_nothing_forbidden(batch, name, question, reason):
+    o = outcome(batch.by_name[name], question)
+    assert o.score == 0 and reason in o.feedback, o
+
+
+def test_a_header_that_crashes_yaml_is_just_a_header(batch):
+    assert batch.by_name["ex01_yaml_bomb_header.py"].exercise == "ex01"
+
+
 def test_helpers_outside_the_question_do_not_answer(batch):
     report = batch.by_name["ex01_helpers_outside.py"]
     assert "Empty" in outcome(report, "ex01.softmax").feedback  # the thread is not in the question's process
@@ -320,6 +342,27 @@ def test_helpers_outside_the_question_do_not_answer(batch):
 def test_the_reference_solutions_are_not_in_the_sandbox(batch):
     report = batch.by_name["ex01_solutions_file.py"]
     assert all(o.feedback.endswith("not defined") for o in report.outcomes), [o.feedback for o in report.outcomes]
+
+
+def test_answers_learned_from_a_grading_run_earn_nothing_the_next(teacher_dir):
+    """Inputs come from the key and the file's contents: a file changed to answer the inputs its last
+    version was graded on (learned through its feedback, say) is graded on new ones."""
+    require_bwrap()
+    from standins import stand_in_code
+    from vidlearn.grading.questions import get_question
+    from vidlearn.grading.submissions import read_submission
+
+    first = install("ex01_honest.py", teacher_dir, new_name="ex01_first.py")
+    digest = read_submission(first, ["ex01"]).digest
+    q = get_question("ex01.softmax")
+    learned = q.cases(f"{KEY}:{digest}")  # exactly what that file was graded on
+    second = teacher_dir / "ex01_second.py"
+    second.write_text(first.read_text() + "\n# %%\n" + stand_in_code("softmax", q.reference, learned))
+    before, after = _grade_alone([first, second])
+    assert scores(before) == FULL
+    o = outcome(after, "ex01.softmax")
+    assert o.passed == 0 and "KeyError" in o.feedback, o
+    assert _grade_alone([first])[0].outcomes == before.outcomes  # the same file, the same inputs and grade
 
 
 def test_answers_memorised_from_case_earn_nothing(batch):

@@ -106,13 +106,15 @@ def test_feedback_files_are_distinct_inert_and_cannot_forge_a_score(hostile_run)
         assert re.fullmatch(r"[A-Za-z0-9._-]+\.md", f.name), f.name
         text = f.read_text(encoding="utf-8")
         assert not RAW_CONTROL.search(text.replace("\n", "")), f.name
-        assert "<script" not in text and "<img" not in text and "![" not in text.replace("\\![", ""), f.name
+        bare = re.sub(r"(`+).*?\1", "", text)  # what a student wrote sits in code spans, shown as it is
+        assert "<" not in bare and "![" not in bare and "http" not in bare and "evil" not in bare, (f.name, bare)
         headings = [l for l in text.splitlines() if l.startswith("#")]
         assert headings[0].startswith("# Feedback: ") and len(headings) == 1 + len(QUESTIONS), headings
         assert all(re.match(r"## [✅❌] ex01\.\w+: [\d.]+ / \d+$", h) for h in headings[1:]), headings
         assert len(re.findall(r"^\*\*Exercise", text, re.M)) == 1
+    assert "ex01_a.md" not in {f.name.lower() for f in files}  # a name three would share goes to none of them
     hostile = next(f for f in files if f.name.startswith("ex01_hostile_text"))
-    assert "&lt;script&gt;" in hostile.read_text()
+    assert "<script>alert(1)</script>" in hostile.read_text()  # there, as text, inside a code span
 
 
 def test_the_summary_survives_a_flood_of_cell_errors(hostile_run):
@@ -148,6 +150,14 @@ def test_an_option_named_file_cannot_reconfigure_a_run(tmp_path):
     rows = read_csv(tmp_path / "gb.csv")
     assert {r["submission"] for r in rows} == {"'--feedback=.py", "ex01_b.py"}  # (a cell never starts with -)
     assert all(r["score"] == r["max_score"] for r in rows)
+
+
+def test_outputs_cannot_share_the_feedback_folder(tmp_path):
+    sub = install("ex01_honest.py", tmp_path, new_name="summary.py")
+    (tmp_path / "out").mkdir()
+    proc = run_cli("grade", "--out", str(tmp_path / "gb.csv"), "--feedback", str(tmp_path / "out"), "--summary",
+                   str(tmp_path / "out" / "summary.md"), "--key", str(_key_file(tmp_path)), "--", str(sub))
+    assert proc.returncode == 2 and "out of the --feedback folder" in proc.stderr, proc.stderr
 
 
 def test_no_sandbox_no_grading_unless_the_teacher_says_so(tmp_path):

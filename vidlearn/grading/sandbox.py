@@ -5,7 +5,7 @@ Each worker gets, all enforced by the operating system:
 * **bubblewrap** (:mod:`vidlearn.grading.bwrap`): a filesystem built from an empty root with only
   the Python environment and the worker kit in it, read-only; a private, size-capped ``/tmp``; no
   network; its own PID, IPC and UTS namespaces; an empty environment; an unprivileged uid with no
-  capabilities; killed with its parent;
+  capabilities; a seccomp filter; killed with its parent;
 * **its own share of the machine** (:mod:`vidlearn.grading.resources`): one CPU, ``memory_mb`` and
   ``max_processes``, from a cgroup where this process may make one, else from a throttle that
   stops its process tree while it is over one CPU, and ``RLIMIT_NPROC``;
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidlearn.grading import wire
-from vidlearn.grading.bwrap import command, find_bwrap
+from vidlearn.grading.bwrap import command, find_bwrap, launch
 from vidlearn.grading.kit import build_kit
 from vidlearn.grading.resources import Throttle, make_cgroup
 
@@ -125,8 +125,10 @@ class Worker:
             raise RuntimeError(f"no sandbox: {find_bwrap()[1]}")
         inner = [sys.executable, "-m", "vidlearn.grading.worker"]
         self.cgroup = make_cgroup(limits.cpus, limits.memory_mb, limits.max_processes) if sandbox else None
+        fds: tuple[int, ...] = ()
         if sandbox:
-            cmd, env, cwd = command(bw, inner, tmp_mb=limits.tmp_mb, hide=list(hide)), {}, "/"
+            cmd, fds = launch(command(bw, inner, tmp_mb=limits.tmp_mb, hide=list(hide)), inner)
+            env, cwd = {}, "/"
             self._nproc = limits.max_processes + 1 if (bw.as_root or _kernel_counts_per_namespace()) \
                 else _user_process_count() + limits.max_processes
         else:
@@ -141,8 +143,12 @@ class Worker:
             cmd = ["/bin/sh", "-c", 'for f in $VIDLEARN_CGROUPS; do echo $$ > "$f" || exit 97; done; exec "$@"',
                    "vidlearn-shim", *cmd]
             env = {**env, "VIDLEARN_CGROUPS": " ".join(self.cgroup.procs_files)}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=env, cwd=cwd, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         env=env, cwd=cwd, start_new_session=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
         if sandbox and not self.cgroup:
             self.throttle = Throttle(self.proc.pid, limits.cpus)
         self._buf = bytearray()

@@ -22,7 +22,7 @@ from vidlearn.grading.questions import (
     compare,
 )
 
-__all__ = ["score", "score_bounded", "zero", "describe_case"]
+__all__ = ["score", "score_bounded", "zero", "describe_case", "DERIVATION_BUDGET"]
 
 Result = tuple[str, Any]
 
@@ -134,7 +134,10 @@ def score(question, results: list[Result], *, key: str | None = None, budget: fl
     return _score_function(question, results, key)
 
 
-def score_bounded(question, results: list[Result], *, key: str | None = None, budget: float = 10.0,
+DERIVATION_BUDGET = 10.0  # seconds of sympy a derivation answer gets; its child is bounded to 5 more of CPU
+
+
+def score_bounded(question, results: list[Result], *, key: str | None = None, budget: float = DERIVATION_BUDGET,
                   memory_mb: int = 1024) -> Outcome:
     """:func:`score`, for the grader: a derivation is checked in a child process with a hard time
     and memory bound (sympy on a student's string can run for hours in C, where no signal reaches).

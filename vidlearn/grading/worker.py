@@ -8,6 +8,7 @@ output floods go to /dev/null and can never be mistaken for protocol messages.
 Protocol (grader → worker / worker → grader)::
 
     {"cells": [...], "skip": [i, ...], "limits": {...}}
+    {"forbids": [...]}                   (what the exercise forbids: sealed before the first cell)
                                          {"event": "started"}             (ready: the clock starts)
                                          {"event": "cell", "index": i}    (before each cell)
                                          {"event": "ready", "errors": {i: "..."}}
@@ -118,6 +119,7 @@ def _machinery() -> dict:
     ):
         found.update({f"{getattr(owner, '__name__', owner)}.{n}": getattr(owner, n, None) for n in names})
     found["CATALOGUE entries"] = tuple(forbidden.CATALOGUE.items())
+    found["meta_path"] = tuple(sys.meta_path)
     return found
 
 
@@ -157,7 +159,8 @@ class _Answerer:
                     os._exit(0)
                 fn = namespace[msg["name"]]
                 results = []
-                with Guard(msg.get("forbids", ()), watch_library=False) as guard:  # one per question
+                # one per question; the seal's kernels are in force already
+                with Guard(msg.get("forbids", ()), watch_library=False, register_kernels=False) as guard:
                     for args, kwargs in msg.get("calls", []):
                         args = [wire.decode(a) for a in args]
                         kwargs = {k: wire.decode(v) for k, v in kwargs.items()}
@@ -238,6 +241,12 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from vidlearn.grading.calls import call_one
+    from vidlearn.grading.seal import seal
+
+    sealing = wire.read_frame(inp)
+    if sealing is None:
+        os._exit(0)
+    seal(sealing.get("forbids", ()))  # from here on, nothing forbidden works in this process
 
     machinery = _machinery()
     answerer, tampered, kill_strays, read_frame, write_frame = (_Answerer, _tampered, _kill_strays, wire.read_frame,

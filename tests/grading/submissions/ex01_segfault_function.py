@@ -9,7 +9,8 @@
 # ---
 
 # %% [markdown]
-# Adversarial fixture: SIGSEGV via ctypes in attention, endless recursion in split_heads
+# Adversarial fixture: a real SIGSEGV in attention (faulthandler's: ctypes is refused in the sealed
+# worker), endless recursion in split_heads
 #
 # Expected scores (softmax, attention, split_heads, merge_heads, var_qk): 2, 0, 0, 1, 2
 
@@ -36,11 +37,11 @@ check("ex01.softmax", softmax)
 
 
 # %%
-import ctypes
+import faulthandler
 
 
 def scaled_dot_product_attention(q, k, v, mask=None):
-    ctypes.string_at(0)  # reads address 0: SIGSEGV
+    faulthandler._sigsegv()  # dereferences NULL in C: SIGSEGV
     return q
 
 

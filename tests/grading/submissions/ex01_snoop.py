@@ -67,6 +67,38 @@ if status.get("NoNewPrivs", "0").strip() != "1":
     SEEN.append("no_new_privs is not set")
 if any(v for k, v in os.environ.items() if k.startswith("VIDLEARN_TEST_SECRET")):
     SEEN.append("sees the grader's environment")
+if status.get("Seccomp", "0").strip() != "2":
+    SEEN.append("no seccomp filter")
+# a channel to a classmate graded at the same time: locks on a file every sandbox sees
+import ctypes
+import fcntl
+import sys
+
+with open(sys.executable, "rb") as shared:
+    for name, lock in (("flock", lambda: fcntl.flock(shared, fcntl.LOCK_SH)),
+                       ("fcntl lock", lambda: fcntl.lockf(shared, fcntl.LOCK_SH)),
+                       ("OFD lock", lambda: fcntl.fcntl(shared, 36, bytes(32)))):
+        try:
+            lock()
+            SEEN.append(f"took a {name} on a file every sandbox shares")
+        except OSError:
+            pass
+# nested namespaces and other kernel surfaces (ctypes itself is refused in the sealed worker)
+try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x10000000) == 0:
+        SEEN.append("made a user namespace")
+    if libc.syscall(425, 1, 0) >= 0:
+        SEEN.append("set up an io_uring")
+except (OSError, RuntimeError):
+    pass
+# the base interpreter's own packages (a venv does not use them)
+import site
+import sysconfig
+
+base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["purelib"]
+if sys.prefix != sys.base_prefix and base not in sys.path and os.path.isdir(base) and os.listdir(base):
+    SEEN.append(f"lists the base interpreter's site-packages: {sorted(os.listdir(base))[:3]}")
 
 
 # %%
