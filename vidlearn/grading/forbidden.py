@@ -136,22 +136,22 @@ def _code_of(fn):
     return None
 
 
-def ops_of(names: Iterable[str]) -> dict[str, str]:
-    """ATen op -> the declared name it stands for."""
+def _gather(names: Iterable[str], field: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in names:
-        for op in getattr(CATALOGUE.get(name), "ops", ()):
-            out.setdefault(op, name)
+        for item in getattr(CATALOGUE.get(name), field, ()):
+            out.setdefault(item, name)  # the first name declared that stands for it
     return out
+
+
+def ops_of(names: Iterable[str]) -> dict[str, str]:
+    """ATen op -> the declared name it stands for."""
+    return _gather(names, "ops")
 
 
 def python_of(names: Iterable[str]) -> dict[str, str]:
     """``module:attribute`` of torch's Python implementations -> the declared name they stand for."""
-    out: dict[str, str] = {}
-    for name in names:
-        for path in getattr(CATALOGUE.get(name), "python", ()):
-            out.setdefault(path, name)
-    return out
+    return _gather(names, "python")
 
 
 def _forbidden_kernel(declared: str, op: str) -> Callable:

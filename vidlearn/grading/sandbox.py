@@ -234,16 +234,8 @@ class Worker:
             self.cgroup.kill()
 
     def kill(self) -> None:
-        if self.throttle:
-            self.throttle.stop()
-            self.throttle = None
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # bwrap: its sandbox dies with it
-            except (ProcessLookupError, PermissionError):
-                pass
-        if self.cgroup:
-            self.cgroup.kill()
+        """:meth:`stop`, then reap it and remove what it used (pipes, cgroup, scratch folder)."""
+        self.stop()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

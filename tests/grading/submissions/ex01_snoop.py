@@ -93,7 +93,6 @@ try:
 except (OSError, RuntimeError):
     pass
 # the base interpreter's own packages (a venv does not use them)
-import site
 import sysconfig
 
 base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["purelib"]
@@ -102,33 +101,13 @@ if sys.prefix != sys.base_prefix and base not in sys.path and os.path.isdir(base
 
 
 # %%
+# @vidlearn-honest-answers@
+
+# %%
+_honest_softmax = softmax  # noqa: F821 (from the honest answers above; attention calls this one)
+
+
 def softmax(x, dim=-1):
     if SEEN:
         raise RuntimeError("the sandbox shows too much: " + "; ".join(SEEN))
-    m = x.amax(dim=dim, keepdim=True)
-    m = torch.where(m == float("-inf"), torch.zeros_like(m), m)
-    e = torch.exp(x - m)
-    s = e.sum(dim=dim, keepdim=True)
-    return e / torch.where(s == 0, torch.ones_like(s), s)
-
-
-# %%
-def scaled_dot_product_attention(q, k, v, mask=None):
-    logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        logits = logits.masked_fill(~mask, float("-inf"))
-    return softmax(logits, dim=-1) @ v
-
-
-def split_heads(x, n_heads):
-    B, L, D = x.shape
-    return x.reshape(B, L, n_heads, D // n_heads).transpose(1, 2)
-
-
-def merge_heads(x):
-    B, h, L, e = x.shape
-    return x.transpose(1, 2).reshape(B, L, h * e)
-
-
-def var_qk_steps():
-    return [("Sum(1, (i, 1, d_k))", "only the diagonal"), ("d_k", "d_k ones")]
+    return _honest_softmax(x, dim)
