@@ -151,8 +151,8 @@ except NotImplementedError:
 def model3_attention_macs_steps():
     ### BEGIN SOLUTION
     return [
-        ("2*d*n_t*N**2 + 2*d*N*n_t**2", "multiply out both terms"),
-        ("2*d*n_t*N*(N + n_t)", "both share the factor 2 d n_t N"),
+        ("2*d*n_t*N*N + 2*d*n_t*N*n_t", "write N² = N·N and n_t² = n_t·n_t: both terms show 2 d n_t N"),
+        ("2*d*n_t*N*(N + n_t)", "factor out 2 d n_t N"),
     ]
     ### END SOLUTION
 

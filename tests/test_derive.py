@@ -75,7 +75,7 @@ def test_numeric_fallback_decides_what_sympy_cannot_simplify():
 
 def test_numeric_method_is_reported_when_symbolic_fails(monkeypatch):
     d = Derivation("cos(x)**2").step("1 - sin(x)**2", "Pythagoras")
-    monkeypatch.setattr(Derivation, "_symbolic_zero", lambda self, diff: None)
+    monkeypatch.setattr(Derivation, "_symbolic", lambda self, a, b: (None, ""))
     r = d.check()
     assert r.ok and r.steps[0].method == "numeric"
 
@@ -112,14 +112,14 @@ def test_misconception_gets_its_hint():
     d = Derivation(
         "d_k/(sqrt(d_k))**2",
         {"d_k": "positive integer"},
-        misconceptions=[Misconception("1/d_k", "you divided by d_k instead of sqrt(d_k)")],
+        misconceptions=[Misconception("divided by d_k", ("you divided by d_k instead of sqrt(d_k)",), expr="1/d_k")],
     ).step("1/d_k", "scaling")
     r = d.check()
     assert r.failed_step == 1 and "you divided by d_k instead of sqrt(d_k)" in r.message
 
 
 def test_misconception_restricted_to_its_step():
-    m = Misconception("x", "only for step 2", step=2)
+    m = Misconception("halved", ("only for step 2",), expr="x", step=2)
     r = Derivation("2*x", misconceptions=[m]).step("x", "halve").check()
     assert r.failed_step == 1 and "only for step 2" not in r.message
 

@@ -259,9 +259,20 @@ def test_unreadable_notebook_is_reported(tmp_path):
 def test_a_derivation_must_show_its_work():
     jump = evaluate("ex01.var_qk", lambda: [("d_k", "trust me")])
     assert jump.score == 0 and "show your work" in jump.feedback
-    stall = evaluate("ex01.var_qk", lambda: [("Sum(1, (i, 1, d_k))", "diagonal"), ("Sum(1, (i, 1, d_k))", "again"),
+    # a step that only rewrites the one before (+ 0, 1*, a new order) does not count as work
+    padded = evaluate("ex01.var_qk", lambda: [("d_k", "sum it"), ("d_k + 0", "tidy")])
+    assert padded.score == 0 and "show your work" in padded.feedback and "only rewrote" in padded.feedback
+    stall = evaluate("ex01.var_qk", lambda: [("Sum(1, (i, 1, d_k))", "diagonal"), ("1*Sum(1, (i, 1, d_k)) + 0", "again"),
                                              ("d_k", "count")])
-    assert stall.score == 0 and "repeats" in stall.feedback
+    assert stall.score == 2  # two steps of work, and the repeat costs nothing
+
+
+def test_a_wrong_last_step_earns_partial_credit_for_the_milestones_before_it():
+    half = evaluate("ex01.var_qk", lambda: [("Sum(1, (i, 1, d_k))", "diagonal"), ("d_k**2", "count")])
+    assert half.score == 1.0 and "Partial credit 1/2" in half.feedback
+    skipped = evaluate("ex01.var_qk", lambda: [("Sum(Sum(KroneckerDelta(i, j), (j, 1, d_k)), (i, 1, d_k))", "δ² = δ"),
+                                               ("d_k", "count")])
+    assert skipped.score == 0.0 and "never passes through" in skipped.feedback  # nothing reached before the target
 
 
 def test_gradebook_cells_cannot_hold_spreadsheet_formulas(tmp_path):

@@ -75,6 +75,22 @@ def _recv(fd: int, deadline: float | None = None):
 # ----------------------------------------------------------------------------- the server side
 
 
+def reap(pid: int) -> int:
+    """Kill a bounded child (if it still runs) and collect its exit status."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return os.waitpid(pid, 0)[1]
+
+
+def death(status: int) -> tuple[str, int]:
+    """Why a child that sent no reply died: ("timeout" | "memory" | "crashed", signal number). A
+    SIGKILL nobody here sent is the kernel's out-of-memory killer."""
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    return {signal.SIGXCPU: "timeout", signal.SIGKILL: "memory", signal.SIGSEGV: "memory"}.get(sig, "crashed"), sig
+
+
 def _job(target: str, args: list, seconds: float, memory_mb: int, out: int) -> None:
     """In the forked child: limits, then the work; the reply goes to ``out``."""
     for which, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, max(1, math.ceil(seconds))),
@@ -128,14 +144,9 @@ def _serve() -> None:
         except (EOFError, ValueError):
             reply = None
         os.close(r)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, status = os.waitpid(pid, 0)
+        status = reap(pid)
         if reply is None:
-            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            kind = {signal.SIGXCPU: "timeout", signal.SIGKILL: "timeout", signal.SIGSEGV: "memory"}.get(sig, "crashed")
+            kind, sig = death(status)
             reply = {"status": kind, "detail": f"the checker died (signal {sig}, status {status})"}
         _send(out, reply)
 

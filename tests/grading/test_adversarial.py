@@ -97,7 +97,8 @@ EXPECTED = {
     # what the sandbox sees, neighbours, the trusted side, text aimed at the teacher
     "ex01_snoop.py": FULL,
     "ex01_cpu_starver.py": FULL,
-    "ex01_bigint_derivation.py": (2.0, 4.0, 1.0, 1.0, 0.0),
+    # var_qk: the step before the exploding one reaches the milestone, worth half its points
+    "ex01_bigint_derivation.py": (2.0, 4.0, 1.0, 1.0, 1.0),
     "ex01_hostile_text.py": ZERO,  # its attention is honest, but calls its own (raising) softmax
     "ex01_copycat_link.py": ZERO,  # a symlink to a classmate's file, made at test time
     "ex01_70000_cells.py": ZERO,  # made at test time
@@ -391,7 +392,7 @@ def test_a_cpu_starver_only_slows_itself(batch):
 
 def test_an_exploding_derivation_is_bounded(batch):
     o = outcome(batch.by_name["ex01_bigint_derivation.py"], "ex01.var_qk")
-    assert o.score == 0 and "could not be checked: too large" in o.feedback, o
+    assert o.score == 1.0 and "could not be checked: too large" in o.feedback, o
 
 
 @pytest.mark.parametrize("name, reason", [

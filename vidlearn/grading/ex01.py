@@ -9,7 +9,8 @@ from einops import rearrange
 
 from vidlearn.attention import merge_heads, scaled_dot_product_attention, softmax, split_heads
 from vidlearn.grading.forbidden import LIBRARY
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
+from vidlearn.grading.questions import (Case, DerivationQuestion, FunctionQuestion, Milestone, Misconception,
+                                        register, seeded)
 from vidlearn.masks import causal_mask, padding_mask
 
 DT = torch.float64
@@ -350,5 +351,7 @@ register(
             ),
         ),
         hints=("Write the inner sum over j first: for fixed i, which j give δ_ij ≠ 0?",),
+        milestones=(Milestone("the inner sum done: a single sum over i, with no j left", has=("Sum", "i"),
+                              free_of=("j",)),),
     )
 )

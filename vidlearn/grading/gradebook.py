@@ -296,7 +296,7 @@ def _attempt_run(worker: Worker, sub, questions, pending: list, skip: set, raw: 
 
 def _score(raw: _Raw) -> SubmissionReport:
     from vidlearn.grading.questions import Outcome, questions_for
-    from vidlearn.grading.scoring import score_bounded, zero
+    from vidlearn.grading.scoring import score, zero
 
     report = SubmissionReport(str(raw.path), raw.exercise, notes=list(raw.notes), seconds=round(raw.seconds, 2))
     if raw.exercise is None:
@@ -307,7 +307,7 @@ def _score(raw: _Raw) -> SubmissionReport:
             report.outcomes.append(zero(q, raw.error))
             continue
         kind, value = raw.answers.get(q.id, ("fail", "not graded"))
-        report.outcomes.append(zero(q, value) if kind == "fail" else score_bounded(q, value, key=raw.case_key))
+        report.outcomes.append(zero(q, value) if kind == "fail" else score(q, value, key=raw.case_key))
     return report
 
 

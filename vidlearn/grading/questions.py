@@ -29,11 +29,14 @@ from typing import Any, Callable
 
 import torch
 
+from vidlearn.derive.milestone import Milestone
 from vidlearn.grading.forbidden import LIBRARY, _validate
+from vidlearn.misconception import Misconception
 
 __all__ = [
     "Case",
     "Misconception",
+    "Milestone",
     "FunctionQuestion",
     "DerivationQuestion",
     "Outcome",
@@ -56,16 +59,6 @@ class Case:
     args: tuple
     kwargs: dict = field(default_factory=dict)
     label: str = ""
-
-
-@dataclass(frozen=True)
-class Misconception:
-    """A recognisable mistake: a wrong implementation (``fn``) or wrong expression (``expr``)."""
-
-    name: str
-    hints: tuple[str, ...]
-    fn: Callable | None = None
-    expr: str | None = None
 
 
 @dataclass
@@ -124,9 +117,22 @@ class DerivationQuestion:
     misconceptions: tuple[Misconception, ...] = ()
     hints: tuple[str, ...] = ()
     max_steps: int = 30
-    min_steps: int = 2  # "show your work": a single jump from start to target is not a derivation
+    # "show your work": a single jump from start to target is not a derivation, and a step that only
+    # rewrites the one before it (+ 0, 1*, reordering) does not count
+    min_steps: int = 2
+    # intermediate forms the chain must pass through; each reached before the first wrong step
+    # earns its share of ``partial_credit`` (a fraction of the points; 0 turns partial credit off)
+    milestones: tuple[Milestone, ...] = ()
+    partial_credit: float = 0.5
     forbids: tuple[str, ...] = (LIBRARY,)
     kind: str = "derivation"
+
+    def __post_init__(self):
+        if not 0 <= self.partial_credit <= 1:
+            raise ValueError(f"{self.id}: partial_credit is a fraction of the points, in [0, 1]")
+        for m in self.misconceptions:
+            if m.expr is None:
+                raise ValueError(f"{self.id}: misconception {m.name!r} of a derivation needs expr=")
 
     def cases(self, key: str | None = None) -> list[Case]:
         return [Case(args=(), label="the derivation")]

@@ -22,7 +22,7 @@ from vidlearn.grading.questions import (
     compare,
 )
 
-__all__ = ["score", "score_bounded", "zero", "describe_case", "DERIVATION_BUDGET"]
+__all__ = ["score", "zero", "describe_case", "DERIVATION_BUDGET"]
 
 Result = tuple[str, Any]
 
@@ -116,34 +116,23 @@ def derivation_spec(question: DerivationQuestion) -> dict:
         "id": question.id, "name": question.name, "points": question.points, "start": question.start,
         "target": question.target, "assumptions": dict(question.assumptions), "hints": list(question.hints),
         "max_steps": question.max_steps, "min_steps": question.min_steps,
-        "misconceptions": [{"name": m.name, "hints": list(m.hints), "expr": m.expr}
-                           for m in question.misconceptions if m.expr is not None],
+        "partial_credit": question.partial_credit, "milestones": [m.as_dict() for m in question.milestones],
+        "misconceptions": [{"name": m.name, "hints": list(m.hints), "expr": m.expr} for m in question.misconceptions],
     }
 
 
-def _score_derivation(question: DerivationQuestion, results: list[Result], budget: float) -> Outcome:
-    from vidlearn.grading.steps import score_steps
-
-    return Outcome(**score_steps(derivation_spec(question), results, budget))
+DERIVATION_BUDGET = 10.0  # seconds of checking a derivation answer gets (a step, and all of them)
 
 
-def score(question, results: list[Result], *, key: str | None = None, budget: float = 20.0) -> Outcome:
-    """Score one question from the student's per-case results on the cases drawn with ``key``."""
-    if isinstance(question, DerivationQuestion):
-        return _score_derivation(question, results, budget)
-    return _score_function(question, results, key)
+def _score_derivation(question: DerivationQuestion, results: list[Result], budget: float,
+                      memory_mb: int) -> Outcome:
+    """A derivation is checked in a child process with a hard time and memory bound (sympy on a
+    student's string can run for hours in C, where no signal reaches), in the notebook's ``check()``
+    as in the grader. The course's own derivation answers check in under a second."""
+    if not results or results[0][0] != "ok":
+        from vidlearn.grading.steps import score_steps
 
-
-DERIVATION_BUDGET = 10.0  # seconds of sympy a derivation answer gets; its child is bounded to 5 more of CPU
-
-
-def score_bounded(question, results: list[Result], *, key: str | None = None, budget: float = DERIVATION_BUDGET,
-                  memory_mb: int = 1024) -> Outcome:
-    """:func:`score`, for the grader: a derivation is checked in a child process with a hard time
-    and memory bound (sympy on a student's string can run for hours in C, where no signal reaches).
-    The course's own derivation answers check in under a second."""
-    if not isinstance(question, DerivationQuestion) or not results or results[0][0] != "ok":
-        return score(question, results, key=key)  # nothing of the student's for sympy to read
+        return Outcome(**score_steps(derivation_spec(question), results, budget))  # nothing for sympy to read
     from vidlearn import bounded
 
     limit = budget + 5  # CPU seconds
@@ -154,6 +143,14 @@ def score_bounded(question, results: list[Result], *, key: str | None = None, bu
     why = {"timeout": f"it needed more than {limit:g} s", "memory": f"it needed more than {memory_mb} MB"}.get(
         verdict.status, f"the checker crashed: {verdict.detail}")
     return zero(question, f"your steps could not be checked: too large ({why})")
+
+
+def score(question, results: list[Result], *, key: str | None = None, budget: float = DERIVATION_BUDGET,
+          memory_mb: int = 1024) -> Outcome:
+    """Score one question from the student's per-case results on the cases drawn with ``key``."""
+    if isinstance(question, DerivationQuestion):
+        return _score_derivation(question, results, budget, memory_mb)
+    return _score_function(question, results, key)
 
 
 def misconception(question, name: str | None) -> Misconception | None:

@@ -38,11 +38,25 @@ def _as_steps(value: Any, max_steps: int) -> list[tuple[str, str]] | str:
     return steps
 
 
-def score_steps(spec: dict, results: list, budget: float) -> dict:
-    """The outcome (``questions.Outcome``'s fields) of a derivation answer, from plain data."""
-    from vidlearn.derive import Derivation
+def _partial(question, reached: list[str]) -> float:
+    if not question.milestones or not question.partial_credit:
+        return 0.0
+    return round(question.points * question.partial_credit * len(reached) / len(question.milestones), 2)
 
-    question = SimpleNamespace(**{**spec, "misconceptions": [SimpleNamespace(**m) for m in spec["misconceptions"]]})
+
+def score_steps(spec: dict, results: list, budget: float) -> dict:
+    """The outcome (``questions.Outcome``'s fields) of a derivation answer, from plain data.
+
+    Runs inside the grader's bounded child (:mod:`vidlearn.bounded`), so the derivation is checked
+    in this process (``isolate=False``), under ``budget`` seconds a step.
+    """
+    from vidlearn.derive import Derivation
+    from vidlearn.derive.milestone import Milestone
+    from vidlearn.derive.numeric import evaluated
+
+    question = SimpleNamespace(**{**spec, "misconceptions": [SimpleNamespace(**m) for m in spec["misconceptions"]],
+                                  "milestones": [Milestone(**{**m, "has": tuple(m["has"]), "free_of": tuple(m["free_of"])})
+                                                 for m in spec.get("milestones", [])]})
 
     status, value = results[0]
     if status == "forbidden":
@@ -55,39 +69,63 @@ def score_steps(spec: dict, results: list, budget: float) -> dict:
     if isinstance(steps, str):
         return _zero(question, steps)
     try:
-        d = Derivation(question.start, question.assumptions, timeout=2.0, n_points=20)
+        d = Derivation(question.start, question.assumptions, timeout=2.0, n_points=20, isolate=False,
+                       step_seconds=budget)
         for expr, reason in steps:
-            d.step(expr, reason or "(no reason given)")
-        target = d._coerce(question.target)
+            d.step(expr, reason.strip() or "(no reason given)")
     except ValueError as err:
-        return _zero(question, f"cannot read your steps: {err}")
-    exprs = d.expressions
-    repeated = next((i for i in range(1, len(exprs)) if exprs[i] == exprs[i - 1]), None)
-    if repeated is not None:
-        return _zero(question, f"step {repeated} repeats the expression before it: every step must do some work")
-    try:
-        result = d.check(budget=budget)
-        last = d.expressions[-1]
-        if result.ok and d.equivalent(last, target, budget=budget / 4):
-            if len(steps) < question.min_steps:
-                return _zero(question, f"right, but show your work: at least {question.min_steps} steps, each "
-                                      f"with its reason (you gave {len(steps)})")
-            return _outcome(question, float(question.points), f"all {len(steps)} steps follow and you reached the target",
-                            passed=1)
-        mistaken = None
-        suspects = [last] if result.ok else [d.expressions[result.failed_step], last]
+        return _zero(question, f"cannot read your steps: {err}"[:400])
+    result = d.check()
+    valid = len(steps) if result.ok else result.failed_step - 1  # steps that follow
+    done = [s for s in result.steps[:valid] if not s.trivial]
+    last = d.expressions[valid] if valid else None
+    reaches = result.ok and d.equivalent(d.expressions[-1], question.target, budget=budget) is True
+    # milestones: shapes passed through by the steps that follow (the final answer itself excluded)
+    passed_through = d.expressions[1:valid + 1] if not reaches else d.expressions[1:-1]
+    reached = []
+    for m in question.milestones:
+        for e in passed_through:
+            try:
+                if m.reached(e, evaluated(e)):
+                    reached.append(m.name)
+                    break
+            except Exception:  # noqa: BLE001 (a shape that cannot be tested is not reached)
+                continue
+    missing = [m.name for m in question.milestones if m.name not in reached]
+    if reaches:
+        if len(done) < question.min_steps:
+            trivial = len(steps) - len(done)
+            return _zero(question, f"right, but show your work: at least {question.min_steps} steps that each do "
+                                   f"some work (you gave {len(done)}"
+                                   + (f"; {trivial} only rewrote the step before, with + 0, 1* or a new order"
+                                      if trivial else "") + ")")
+        if missing:
+            score = _partial(question, reached)
+            return _outcome(question, score, f"you reached the target, but the chain never passes through "
+                                             f"{'; '.join(missing)}: show that step too"
+                            + (f" (partial credit {score:g}/{question.points:g})" if score else ""), failed_case=0)
+        return _outcome(question, float(question.points),
+                        f"all {len(steps)} steps follow and you reached the target", passed=1)
+    # misconceptions: the failed step itself, or where the chain stopped
+    mistaken = None
+    suspects = [d.expressions[result.failed_step]] if not result.ok else [d.expressions[-1]]
+    if not result.undecided:
         for m in question.misconceptions:
-            if any(d.equivalent(s, d._coerce(m.expr), budget=budget / 8) for s in suspects):
+            if any(d.equivalent(s, m.expr, budget=budget / 4) for s in suspects):
                 mistaken = m
                 break
-    except Exception as err:  # sympy can fail in odd ways on odd input: that is the answer's problem
-        return _zero(question, f"your steps could not be checked: {type(err).__name__}: {err}"[:300])
     if result.ok:
-        feedback = f"every step follows, but you stopped at {last} instead of reaching {question.target}."
+        feedback = f"every step follows, but you stopped at {suspects[0]} instead of reaching {question.target}."
     else:
         feedback = result.message
     if mistaken is not None:
         feedback += f" Hint: {mistaken.hints[0]}"
     elif question.hints:
         feedback += f" Hint: {question.hints[0]}"
-    return _outcome(question, 0.0, feedback, mistaken.name if mistaken else None, failed_case=0)
+    score = _partial(question, reached)
+    if score:
+        feedback += (f" Partial credit {score:g}/{question.points:g} for the steps before that, which reach "
+                     f"{'; '.join(reached)}.")
+    elif missing and last is not None:
+        feedback += f" Not reached yet: {'; '.join(missing)}."
+    return _outcome(question, score, feedback, mistaken.name if mistaken else None, failed_case=0)

@@ -1,0 +1,446 @@
+"""Deciding ``a == b`` by evaluation, soundly: exactly where the values are rational, at high
+precision otherwise, at points chosen to expose the ways a false step hides.
+
+* **Exact numbers.** Decimals are read as exact fractions, points are exact rationals, so a
+  polynomial or rational step is decided by exact arithmetic at each point.
+* **High precision.** Otherwise the difference is evaluated with sympy's adaptive ``evalf`` at
+  :data:`DIGITS` significant digits, which also reports how many bits of the result it is sure of:
+  a difference it is sure is nonzero refutes the step at any magnitude (``x`` -> ``x + 10**-10``);
+  one with no sure digits is zero to that precision.
+* **Points.** Magnitudes from 1e-6 to 1e6 with both signs, complex points for symbols not declared
+  real, integers from 0 to 10**6 for integer symbols (at most :data:`BOUND_CAP` for the bounds of sums
+  and products), and points at and around the thresholds of ``floor``, ``ceiling``, ``Abs``,
+  ``sign``, ``Min``, ``Max``, ``Piecewise`` and ``KroneckerDelta`` found in the expressions.
+* **Bounded work.** Every evaluation and substitution goes through :func:`evaluated`, which refuses
+  exact numbers too large to compute (``(x - x + 2)**10**10``) before sympy starts on them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sympy
+from sympy.core.evalf import evalf as _evalf
+
+__all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_numbers", "sample_points",
+           "Verdict", "numeric_equal", "entries", "symbols_in", "bound_symbols"]
+
+DIGITS = 50
+_PREC = 200  # bits, about 60 digits: a margin over DIGITS
+_MAXPREC = 1000
+BOUND_CAP = 300  # the largest value a sum's or product's bound is sampled at
+NESTED_BOUND_CAP = 20  # the same, where sums are nested (20 x 20 terms)
+_MAX_DIGITS = 20000  # exact numbers larger than this many digits are refused
+_MAX_TERMS = 5000  # products with numeric bounds of more factors are refused
+
+
+class TooLarge(ValueError):
+    """An exact number or a sum too large to compute, refused before sympy starts on it."""
+
+
+def entries(e) -> list:
+    return list(e) if isinstance(e, sympy.MatrixBase) else [e]
+
+
+def symbols_in(*exprs) -> list[sympy.Symbol]:
+    out: set = set()
+    for e in exprs:
+        for x in entries(e):
+            out |= getattr(x, "free_symbols", set())
+    return sorted(out, key=lambda s: s.name)
+
+
+def bound_symbols(*exprs) -> set[sympy.Symbol]:
+    """Free symbols that appear in the limits of a Sum or Product."""
+    out = set()
+    for e in exprs:
+        for x in entries(e):
+            for node in sympy.preorder_traversal(x):
+                if isinstance(node, (sympy.Sum, sympy.Product)):
+                    for lim in node.limits:
+                        for bound in lim[1:]:
+                            out |= bound.free_symbols
+    return out
+
+
+def _size_of_power(base, exp) -> float | None:
+    """Estimated decimal digits of an exact ``base**exp`` (None when not an exact number)."""
+    if not (isinstance(base, sympy.Rational) and isinstance(exp, sympy.Rational)):
+        return None
+    if base in (0, 1, -1):
+        return 0.0
+    bits = max(abs(base.p).bit_length(), base.q.bit_length())
+    return float(abs(exp)) * bits * 0.302
+
+
+def _guard(func, args) -> None:
+    if func is sympy.Pow and len(args) == 2:
+        digits = _size_of_power(*args)
+        if digits is not None and digits > _MAX_DIGITS:
+            raise TooLarge(f"{sympy.sstr(args[0])}**{sympy.sstr(args[1])} has about {digits:.3g} digits")
+    elif func in (sympy.factorial, sympy.factorial2, sympy.subfactorial, sympy.gamma, sympy.RisingFactorial,
+                  sympy.FallingFactorial, sympy.binomial):
+        for a in args:
+            if isinstance(a, sympy.Number) and a.is_finite and abs(a) > 2000:
+                raise TooLarge(f"{func.__name__} of {sympy.sstr(a)}")
+    elif func in (sympy.Product, sympy.Sum):
+        for lim in args[1:]:
+            lo, hi = lim[1], lim[2]
+            if isinstance(lo, sympy.Number) and isinstance(hi, sympy.Number) and lo.is_finite and hi.is_finite:
+                if hi - lo > _MAX_TERMS and func is sympy.Product:
+                    raise TooLarge(f"a product of {sympy.sstr(hi - lo + 1)} factors")
+
+
+def evaluated(e, point: dict | None = None):
+    """``e`` rebuilt bottom-up with sympy's evaluation on (and ``point``'s values substituted), every
+    exact power, factorial and product sized before it is computed.
+
+    Steps are stored as written, for display; checking works on this tidied copy.
+    """
+    if isinstance(e, sympy.MatrixBase):
+        return e.applyfunc(lambda x: evaluated(x, point))
+    if point and isinstance(e, sympy.Symbol) and e in point:
+        return point[e]
+    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+        return e
+    if point and isinstance(e, (sympy.Sum, sympy.Product)):
+        # the index is bound: only the limits and the other symbols take the point's values
+        inner = {k: v for k, v in point.items() if all(k != lim[0] for lim in e.limits)}
+        args = [evaluated(e.args[0], inner)] + [sympy.Tuple(lim[0], *(evaluated(b, point) for b in lim[1:]))
+                                                 for lim in e.limits]
+    else:
+        args = [evaluated(a, point) for a in e.args]
+    _guard(e.func, args)
+    return e.func(*args)
+
+
+def derivatives_done(e):
+    """Unevaluated derivatives carried out (only those: a full ``doit`` may try to sum series forever)."""
+    if isinstance(e, sympy.MatrixBase):
+        return e.applyfunc(derivatives_done)
+    if not isinstance(e, sympy.Basic) or not e.has(sympy.Derivative):
+        return e
+    return e.replace(lambda x: isinstance(x, sympy.Derivative), lambda x: x.doit())
+
+
+def prepared(e):
+    """What the checker compares: :func:`evaluated`, with derivatives carried out."""
+    return derivatives_done(evaluated(e))
+
+
+def carried_out(e):
+    """Sums, products and derivatives carried out (bottom-up, each sized first)."""
+    if isinstance(e, sympy.MatrixBase):
+        return e.applyfunc(carried_out)
+    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+        return e
+    args = [carried_out(a) for a in e.args]
+    _guard(e.func, args)
+    node = e.func(*args)
+    if isinstance(node, (sympy.Sum, sympy.Product, sympy.Derivative)):
+        node = node.doit(deep=False)
+    return node
+
+
+def light(e):
+    """A light normal form: ``+ 0``, ``1*``, ``**1`` and nesting removed, terms and factors sorted;
+    nothing else computed. Two steps with the same light form differ only by trivial rewriting."""
+    if isinstance(e, sympy.MatrixBase):
+        return sympy.ImmutableMatrix(e.applyfunc(light))
+    if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
+        return e
+    args = [light(a) for a in e.args]
+    if isinstance(e, (sympy.Add, sympy.Mul)):
+        unit = 0 if isinstance(e, sympy.Add) else 1
+        flat = []
+        for a in args:
+            flat.extend(a.args if type(a) is type(e) else [a])
+        flat = [a for a in flat if a != unit]
+        if not flat:
+            return sympy.Integer(unit)
+        if len(flat) == 1:
+            return flat[0]
+        return e.func(*sorted(flat, key=sympy.default_sort_key), evaluate=False)
+    if isinstance(e, sympy.Pow) and args[1] == 1:
+        return args[0]
+    with sympy.evaluate(False):
+        return e.func(*args)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _is_exact(v) -> bool:
+    """A rational or a Gaussian rational (a + b*I with a, b rational)."""
+    if isinstance(v, sympy.Rational):
+        return True
+    if v.is_number and v.has(sympy.I):
+        re_, im_ = v.as_real_imag()
+        return isinstance(re_, sympy.Rational) and isinstance(im_, sympy.Rational)
+    return False
+
+
+def _sure(v) -> tuple[float, bool]:
+    """(log2 of |v|, whether evalf is sure of its leading bits) at the working precision."""
+    re_, im_, re_acc, im_acc = _evalf(v, _PREC, {"maxprec": _MAXPREC})
+    mag, sure = float("-inf"), True
+    for part, acc in ((re_, re_acc), (im_, im_acc)):
+        if part is None or part[1] == 0:
+            continue  # exactly zero
+        mag = max(mag, part[2] + part[3])
+        sure = sure and acc is not None and acc >= 8
+    return mag, sure
+
+
+def compare_numbers(a, b) -> bool | None:
+    """Whether two numbers are equal: decided exactly, or to :data:`DIGITS` digits relative to their
+    size; None if either cannot be evaluated reliably (infinite, undefined, or too much cancellation)."""
+    if a == b:
+        return True
+    for v in (a, b):
+        if not getattr(v, "is_number", False) or v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            return None
+    if _is_exact(a) and _is_exact(b):
+        return False
+    d = a - b
+    if d == 0:
+        return True
+    if _is_exact(d):
+        return False
+    try:
+        (mag_a, sure_a), (mag_b, sure_b), (mag_d, sure_d) = _sure(a), _sure(b), _sure(d)
+    except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
+        return None
+    if mag_d == float("-inf"):
+        return True
+    if sure_d:
+        return False  # sympy is sure of the leading bits of a nonzero difference, however small
+    if not (sure_a and sure_b):
+        return None
+    # no sure digit of the difference: zero to the working precision, relative to the two sides
+    return True if mag_d <= max(mag_a, mag_b, 0.0) - DIGITS * 3.33 else None
+
+
+def approx(v, digits: int = 6) -> str:
+    """A number for a message: real as a real, complex as ``a + b*I``."""
+    try:
+        n = sympy.N(v, digits)
+    except (TypeError, ValueError, ArithmeticError):
+        return sympy.sstr(v)
+    return sympy.sstr(n)
+
+
+# --------------------------------------------------------------------------- points
+
+
+@dataclass(frozen=True)
+class _Kind:
+    integer: bool
+    sign: int | None  # +1 positive, -1 negative, 0 nonnegative-or-zero allowed, None any
+    real: bool
+    parity: int | None  # 0 even, 1 odd
+    bound: bool
+    nonzero: bool
+    cap: int = 10**6
+
+
+def _kind(s: sympy.Symbol, bound: bool, cap: int = BOUND_CAP) -> _Kind:
+    integer = bool(s.is_integer) or bound
+    if s.is_positive:
+        sign = 1
+    elif s.is_negative:
+        sign = -1
+    elif s.is_nonnegative or (bound and s.is_nonpositive is not True):
+        sign = 0
+    elif s.is_nonpositive:
+        sign = -2  # zero or negative
+    else:
+        sign = None
+    parity = 0 if s.is_even else 1 if s.is_odd else None
+    return _Kind(integer, sign, bool(s.is_real) or integer, parity, bound, bool(s.is_zero is False),
+                 cap if bound else 10**6)
+
+
+def _rational(x: float, digits: int = 12) -> sympy.Rational:
+    return sympy.Rational(f"{x:.{digits}g}")
+
+
+def _signed(v, kind: _Kind, rng: random.Random):
+    if kind.sign in (1, 0):
+        return abs(v)
+    if kind.sign in (-1, -2):
+        return -abs(v)
+    return v if rng.random() < 0.5 else -v
+
+
+def _integer(kind: _Kind, band: int, rng: random.Random) -> sympy.Integer:
+    cap = kind.cap
+    ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), min(300, cap)), (min(301, cap), cap)]
+    lo, hi = ranges[band % len(ranges)]
+    if lo > hi:
+        lo, hi = ranges[2]
+    v = rng.randint(lo, hi)
+    if kind.parity is not None and v % 2 != kind.parity:
+        v += 1
+    if kind.sign == 1 or kind.nonzero:
+        v = max(v, 1 if kind.parity != 0 else 2)
+    v = _signed(v, kind, rng)
+    if kind.sign == -1 and v == 0:
+        v = -2 if kind.parity == 0 else -1
+    return sympy.Integer(v)
+
+
+def _real(kind: _Kind, band: int, rng: random.Random):
+    if band % 5 == 4:  # whole numbers hit the steps of floor and friends
+        v = rng.randint(1, 12) if kind.sign in (1, -1) or kind.nonzero else rng.randint(0, 12)
+        return sympy.Integer(_signed(v, kind, rng))
+    # |x| from 1e-6 to 1e6, a band of exponents each time
+    lo = -6 + 3 * (band % 4)
+    exponent = rng.uniform(lo, lo + 3)
+    return _signed(_rational(10**exponent), kind, rng)
+
+
+def _value(kind: _Kind, band: int, rng: random.Random):
+    if kind.integer:
+        return _integer(kind, band, rng)
+    if kind.real or band % 3 != 2:
+        return _real(kind, band, rng)
+    # complex: both parts from the magnitude bands (and now and then purely imaginary)
+    im = _real(_Kind(False, None, True, None, False, True), band + rng.randint(0, 3), rng)
+    re_ = 0 if rng.random() < 0.25 else _real(_Kind(False, None, True, None, False, False), band + 1, rng)
+    return re_ + sympy.I * im
+
+
+_SWITCHES = (sympy.floor, sympy.ceiling, sympy.Abs, sympy.sign, sympy.Min, sympy.Max, sympy.Heaviside,
+             sympy.KroneckerDelta, sympy.Piecewise, sympy.frac)
+
+
+def _switch_equations(e) -> list:
+    """Expressions whose zeros are where a piecewise function in ``e`` changes its rule."""
+    out = []
+    for node in sympy.preorder_traversal(e):
+        if isinstance(node, (sympy.floor, sympy.ceiling, sympy.frac)):
+            out += [node.args[0] - k for k in (0, 1, -1, 2)]
+        elif isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
+            out.append(node.args[0])
+        elif isinstance(node, (sympy.Min, sympy.Max)):
+            a = node.args
+            out += [a[i] - a[j] for i in range(len(a)) for j in range(i + 1, len(a))][:6]
+        elif isinstance(node, sympy.KroneckerDelta):
+            out.append(node.args[0] - node.args[1])
+        elif isinstance(node, sympy.Piecewise):
+            for _, cond in node.args:
+                if isinstance(cond, sympy.core.relational.Relational):
+                    out.append(cond.lhs - cond.rhs)
+        if len(out) > 24:
+            break
+    return out
+
+
+def _thresholds(exprs, syms) -> list[tuple[sympy.Symbol, Any]]:
+    found = []
+    for e in exprs:
+        for x in entries(e):
+            for g in _switch_equations(x):
+                for s in g.free_symbols & set(syms):
+                    try:
+                        poly = sympy.Poly(g, s)
+                    except (sympy.PolynomialError, sympy.GeneratorsNeeded, ValueError, TypeError):
+                        continue
+                    if poly.degree() not in (1, 2) or any(c.free_symbols for c in poly.all_coeffs()):
+                        continue
+                    for root in sympy.roots(poly, multiple=True):
+                        if root.is_real:
+                            found.append((s, root))
+    return found[:16]
+
+
+def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | None = None) -> list[dict]:
+    """``n`` points over the bands, then points at and around every threshold found."""
+    bound = bound_symbols(*exprs)
+    nested = any(node.args[0].has(sympy.Sum, sympy.Product) for e in exprs for x in entries(e)
+                 for node in sympy.preorder_traversal(x) if isinstance(node, (sympy.Sum, sympy.Product)))
+    cap = NESTED_BOUND_CAP if nested else BOUND_CAP
+    kinds = {s: (overrides or {}).get(s) or _kind(s, s in bound, cap) for s in syms}
+    offsets = {s: rng.randint(0, 11) for s in syms}
+    points = [{s: _value(kinds[s], i + offsets[s], rng) for s in syms} for i in range(n)]
+    for s, t in _thresholds(exprs, syms):
+        kind = kinds[s]
+        t = sympy.nsimplify(t) if not isinstance(t, sympy.Rational) else t
+        if not isinstance(t, sympy.Rational):
+            t = _rational(float(t), 15)
+        eps = sympy.Rational(1, 10**7) * max(1, abs(t))
+        near = [t, t - 1, t + 1] if kind.integer else [t, t - eps, t + eps, t - sympy.Rational(1, 2),
+                                                      t + sympy.Rational(1, 2)]
+        for v in near:
+            if kind.integer and not (isinstance(v, sympy.Integer)):
+                continue
+            if (kind.sign == 1 and v <= 0) or (kind.sign == 0 and v < 0) or (kind.sign == -1 and v >= 0):
+                continue
+            if kind.parity is not None and kind.integer and int(v) % 2 != kind.parity:
+                continue
+            p = {u: _value(kinds[u], rng.randint(0, 11), rng) for u in syms}
+            p[s] = v
+            points.append(p)
+    return points
+
+
+@dataclass
+class Verdict:
+    """Outcome of :func:`numeric_equal`: ``equal`` True/False/None (undecided), how it was reached."""
+
+    equal: bool | None
+    points: int  # points at which both sides could be evaluated
+    tried: int
+    counterexample: tuple | None = None  # (point, value of a, value of b)
+
+    @property
+    def how(self) -> str:
+        return f"numeric: {self.points} points, {DIGITS} digits"
+
+
+def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
+                  overrides: dict | None = None) -> Verdict:
+    """Compare ``a`` and ``b`` (evaluated expressions or matrices of them) at sampled points.
+
+    ``limit()`` gives a context manager bounding one point's evaluation (a point that runs out of
+    time, or cannot be evaluated, is skipped; too many skipped points leave the question undecided).
+    """
+    syms = symbols_in(a, b)
+    if not syms:
+        points = [{}]
+    else:
+        points = sample_points(syms, [a, b], n, rng, overrides)
+    valid = 0
+    for point in points:
+        try:
+            with limit():
+                verdicts = []
+                values = []
+                for ea, eb in zip(entries(a), entries(b)):
+                    va = carried_out(evaluated(ea, point))
+                    vb = carried_out(evaluated(eb, point))
+                    v = compare_numbers(va, vb)
+                    verdicts.append(v)
+                    values.append((va, vb))
+                    if v is False:
+                        break
+        except TooLarge:
+            continue
+        except (ArithmeticError, ValueError, TypeError, AttributeError, NotImplementedError, RecursionError,
+                MemoryError, IndexError, KeyError):
+            continue
+        except BaseException as err:  # the point ran out of time: skip it
+            if type(err).__name__ != "CheckTimeout":
+                raise
+            continue
+        if False in verdicts:
+            va, vb = values[verdicts.index(False)]
+            return Verdict(False, valid + 1, len(points), (point, va, vb))
+        if None in verdicts:
+            continue
+        valid += 1
+    need = 1 if not syms else max(8, (2 * len(points)) // 3)
+    return Verdict(True if valid >= need else None, valid, len(points))
