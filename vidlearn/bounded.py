@@ -85,10 +85,10 @@ def reap(pid: int) -> int:
 
 
 def death(status: int) -> tuple[str, int]:
-    """Why a child that sent no reply died: ("timeout" | "memory" | "crashed", signal number). A
-    SIGKILL nobody here sent is the kernel's out-of-memory killer."""
+    """Why a child that sent no reply died: ("timeout" | "memory" | "crashed", signal number). SIGKILL
+    is what the kernel sends past the CPU limit's hard value."""
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    return {signal.SIGXCPU: "timeout", signal.SIGKILL: "memory", signal.SIGSEGV: "memory"}.get(sig, "crashed"), sig
+    return {signal.SIGXCPU: "timeout", signal.SIGKILL: "timeout", signal.SIGSEGV: "memory"}.get(sig, "crashed"), sig
 
 
 def _job(target: str, args: list, seconds: float, memory_mb: int, out: int) -> None:
