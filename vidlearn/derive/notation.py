@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import sympy
 
+from vidlearn.derive.numeric import symbols_in
+
 __all__ = [
     "parse", "read", "preview", "Reading", "symbols_with", "FUNCTIONS", "CONSTANTS", "unknown_names",
     "MAX_CHARS", "MAX_NODES",
@@ -427,7 +429,7 @@ class Reading:
         from vidlearn.derive.display import escape_markdown, tex
 
         lines = [f"$${tex(self.expr)}$$", "", f"read as: {escape_markdown(self.notation)}"]
-        names = sorted({s.name for s in _symbols_of(self.expr)})
+        names = sorted({s.name for s in _symbols(self.expr)})
         if names:
             lines.append("symbols: " + ", ".join(escape_markdown(n) for n in names))
         lines += [f"- {escape_markdown(n)}" for n in self.notes]
@@ -441,15 +443,13 @@ class Reading:
         return "\n".join(lines)
 
 
+def _symbols(e) -> set:
+    return set(symbols_in(e))
+
+
 def unknown_message(name: str, suggestion: str | None) -> str:
     return f"unknown name `{name}`" + (f": did you mean `{suggestion}`?" if suggestion else
                                         ": it is not a symbol of this derivation")
-
-
-def _symbols_of(e) -> set:
-    if isinstance(e, sympy.MatrixBase):
-        return set().union(*(x.free_symbols for x in e)) if e.shape[0] * e.shape[1] else set()
-    return getattr(e, "free_symbols", set())
 
 
 def _suggest(name: str, known: Iterable[str]) -> str | None:
@@ -465,7 +465,7 @@ def unknown_names(expr, known: Iterable[str]) -> list[tuple[str, str | None]]:
     """Free names of ``expr`` not in ``known``, each with the closest known name (or function)."""
     known = set(known)
     out = []
-    for s in sorted(_symbols_of(expr), key=lambda s: s.name):
+    for s in sorted(_symbols(expr), key=lambda s: s.name):
         if s.name not in known:
             out.append((s.name, _suggest(s.name, known | set(FUNCTIONS) | set(ALIASES))))
     return out
@@ -540,7 +540,7 @@ def _split(name: str, known: set[str]) -> list[str] | None:
 
 def _split_products(expr, known: set[str], symbols: Mapping[str, sympy.Symbol]):
     repl, split = {}, []
-    for s in _symbols_of(expr):
+    for s in _symbols(expr):
         if s.name in known:
             continue
         parts = _split(s.name, known)
