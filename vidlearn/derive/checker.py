@@ -22,7 +22,7 @@ import sympy
 from vidlearn.derive import numeric
 from vidlearn.derive.bounds import CheckTimeout, isolation_available, stream, time_limit
 from vidlearn.derive.display import tex, tex_text
-from vidlearn.derive.notation import read, symbols_with, unknown_message
+from vidlearn.derive.notation import read, shown, symbols_with, unknown_message
 from vidlearn.misconception import Misconception
 
 __all__ = ["Derivation", "CheckResult", "StepResult", "DerivationError"]
@@ -120,6 +120,22 @@ def _unify(e, symbols: dict):
         return e.xreplace(repl)
 
 
+def _simple_factor(r) -> bool:
+    """A factor a student could have dropped or added: a fraction of small integers, π, a square
+    root of a small integer, and powers (up to 2, or 1/2) of single symbols, times each other."""
+    for f in sympy.Mul.make_args(r):
+        if isinstance(f, sympy.Rational):
+            if abs(f.p) > 100 or f.q > 100:
+                return False
+            continue
+        base, exp = f.as_base_exp()
+        if not (isinstance(exp, sympy.Rational) and abs(exp) <= 2 and exp.q <= 2):
+            return False
+        if not (base.is_Symbol or base is sympy.pi or (isinstance(base, sympy.Integer) and 0 < base <= 100)):
+            return False
+    return True
+
+
 class Derivation:
     """A chain of equal expressions, each step with a reason.
 
@@ -169,7 +185,7 @@ class Derivation:
             reading = read(e, self.symbols, known=None if new_names else self.known)
             if reading.unknown:
                 name, suggestion = reading.unknown[0]
-                raise ValueError(f"{unknown_message(name, suggestion)} (in {e!r})")
+                raise ValueError(f"{unknown_message(name, suggestion)} (in {shown(e)})")
             e = reading.expr
         elif isinstance(e, bool) or not isinstance(e, (int, sympy.Basic, sympy.MatrixBase, list)):
             if isinstance(e, float):
@@ -288,22 +304,21 @@ class Derivation:
         return " ".join(msg)
 
     def _factor_hint(self, prev, cur) -> list[str]:
-        """A missing or extra factor, or a flipped sign: the ratio is the same number at every point
-        (sums included, where sympy's ratio would not simplify)."""
+        """A missing or extra factor, or a flipped sign: this step is the previous one times a simple
+        factor (a small fraction, π, √2, a power of one symbol), found symbolically or, where sympy
+        cannot simplify the ratio (sums, products), as the same factor at every sampled point."""
         if prev == 0 or cur == 0:
             return []
         try:
             with time_limit(self._limit()):
                 ratio = sympy.simplify(cur / prev)
-            if not ratio.free_symbols and ratio.is_number:
-                return [self._ratio_words(ratio)] if ratio != 1 else []
-            if sympy.count_ops(ratio) <= 6 and ratio != 1:
-                return [f"This step is the previous one times {sympy.sstr(ratio)}: a missing or extra factor?"]
+            if ratio not in (0, 1) and _simple_factor(ratio):
+                return [self._ratio_words(ratio)]
         except (CheckTimeout, Exception):
             pass
         rng = random.Random(self.seed + 1)
         syms = numeric.symbols_in(prev, cur)
-        ratios = []
+        samples = []  # (point, cur / prev there)
         for point in numeric.sample_points(syms, [prev, cur], 6, rng):
             try:
                 with time_limit(self._limit()):
@@ -311,18 +326,28 @@ class Derivation:
                     c = numeric.carried_out(numeric.evaluated(cur, point))
                     if p == 0 or not p.is_number or not c.is_number:
                         continue
-                    ratios.append(sympy.nsimplify(sympy.N(c / p, 30), rational=True, tolerance=1e-20))
+                    samples.append((point, sympy.nsimplify(sympy.N(c / p, 30), [sympy.pi], tolerance=1e-20)))
             except (CheckTimeout, Exception):
                 continue
-        if len(ratios) >= 3 and len(set(ratios)) == 1 and ratios[0] != 1 and ratios[0].is_Rational:
-            return [self._ratio_words(ratios[0])]
+        if len(samples) < 3:
+            return []
+        # the ratio itself, or the ratio over a power of one symbol (a factor d_k dropped inside a Sum)
+        for s, k in [(None, 0)] + [(s, k) for s in syms for k in (1, -1, 2, -2)]:
+            try:
+                scaled = {r / point[s]**k if s is not None else r for point, r in samples}
+            except (ArithmeticError, TypeError, ValueError):
+                continue
+            if len(scaled) == 1:
+                ratio = next(iter(scaled)) * (s**k if s is not None else 1)
+                if ratio not in (0, 1) and _simple_factor(ratio):
+                    return [self._ratio_words(ratio)]
         return []
 
     @staticmethod
     def _ratio_words(ratio) -> str:
         if ratio == -1:
             return "The sign is flipped: this step is minus the previous one."
-        if ratio.is_number and ratio.is_negative:
+        if ratio.could_extract_minus_sign():
             return (f"This step is the previous one times {sympy.sstr(ratio)}: the sign is flipped, and a factor "
                     f"{sympy.sstr(-ratio)} is missing or extra.")
         return f"This step is the previous one times {sympy.sstr(ratio)}: a missing or extra factor?"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from vidlearn.derive.notation import shown
+
 __all__ = ["to_notation"]
 
 _GREEK = {
@@ -35,7 +37,7 @@ class _Reader:
         self.pos = 0
 
     def fail(self, why: str):
-        raise ValueError(f"cannot read the LaTeX {self.text!r}: {why}")
+        raise ValueError(f"cannot read the LaTeX {shown(self.text)}: {why}")
 
     def peek(self, skip_space: bool = True):
         p = self.pos

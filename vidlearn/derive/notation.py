@@ -81,6 +81,11 @@ def symbols_with(assumptions: Mapping[str, Any]) -> dict[str, sympy.Symbol]:
     return out
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters (an error never echoes a whole input)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit - 20]) + f"... ({len(text)} characters)"
+
+
 # --------------------------------------------------------------------------- characters
 
 _GREEK = {
@@ -133,6 +138,28 @@ def _normalise_characters(text: str) -> str:
     return text
 
 
+_FUNCTION_POWER = re.compile(r"\b([A-Za-z]+)\s*(?:\^|\*\*)\s*(?:\((\d+)\)|(\d+))\s*\(")
+
+
+def _function_powers(text: str) -> str:
+    """``sin^2(x)`` and ``sin²(x)`` -> ``sin(x)**2``, as in maths books (the power of the value)."""
+    while True:
+        m = next((m for m in _FUNCTION_POWER.finditer(text) if m.group(1) in FUNCTIONS or m.group(1) in ALIASES),
+                 None)
+        if m is None:
+            return text
+        depth, end = 0, None
+        for j in range(m.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            if depth == 0:
+                end = j
+                break
+        if end is None:
+            return text  # unbalanced: the tokenizer says so
+        power = m.group(2) or m.group(3)
+        text = f"{text[:m.start()]}{m.group(1)}{text[m.end() - 1:end + 1]}**{power}{text[end + 1:]}"
+
+
 # letters that render like Latin ones (the ones a student is likely to paste by accident)
 _CONFUSABLE = dict(zip("аеорсухіјԁһкмтвнᴅ", "aeopcyxijdhkmtbHD"))
 
@@ -151,7 +178,7 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
                                     tokenize.DEDENT, tokenize.COMMENT)
                   and not (t.type == tokenize.ERRORTOKEN and not t.string.strip())]
     except (tokenize.TokenError, IndentationError, SyntaxError) as err:
-        raise ValueError(f"cannot read {text!r}: unbalanced brackets or an unfinished expression") from err
+        raise ValueError(f"cannot read {shown(text)}: unbalanced brackets or an unfinished expression") from err
     pieces: list[str] = []
     kinds: list[str] = []  # per piece: 'num', 'name', 'func', 'close', 'open' or 'other'
     implicit = False
@@ -162,7 +189,7 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
             _postfix_factorial(pieces, kinds, text)
             continue
         if tok.type == tokenize.ERRORTOKEN:
-            raise ValueError(f"cannot read {s!r} in {text!r}")
+            raise ValueError(f"cannot read {s!r} in {shown(text)}")
         if s == "^":
             s = "**"
         if tok.type == tokenize.NUMBER:
@@ -187,7 +214,7 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
             kind = "other"
         if kinds and kinds[-1] in ("num", "name", "close") and kind in ("num", "name", "func", "open") and s != "[":
             if kinds[-1] == "num" and kind == "num":
-                raise ValueError(f"two numbers side by side in {text!r}: write * between them")
+                raise ValueError(f"two numbers side by side in {shown(text)}: write * between them")
             pieces.append("*")
             kinds.append("other")
             implicit = True
@@ -201,7 +228,7 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
 def _postfix_factorial(pieces: list[str], kinds: list[str], text: str) -> None:
     """``n!`` and ``(n + 1)!``: wrap the atom before the ``!`` in ``factorial(...)``."""
     if not kinds or kinds[-1] not in ("num", "name", "close"):
-        raise ValueError(f"a ! must follow a number, a name or a bracket in {text!r}")
+        raise ValueError(f"a ! must follow a number, a name or a bracket in {shown(text)}")
     start = len(pieces) - 1
     if kinds[-1] == "close":
         depth = 0
@@ -254,7 +281,7 @@ class _Builder:
         self.notes: list[str] = []
 
     def fail(self, what: str):
-        raise ValueError(f"{what} in {self.text!r}")
+        raise ValueError(f"{what} in {shown(self.text)}")
 
     def build(self, node: ast.AST):
         b = self.build
@@ -363,17 +390,17 @@ def _matrix(name: str, args: list, text: str):
     rows = args[0] if name == "Matrix" and len(args) == 1 else args
     if name == "Matrix":
         if len(args) != 1 or not isinstance(rows, list):
-            raise ValueError(f"write Matrix([[a, b], [c, d]]) in {text!r}")
+            raise ValueError(f"write Matrix([[a, b], [c, d]]) in {shown(text)}")
         rows = [r if isinstance(r, list) else [r] for r in rows]
         if not rows or len({len(r) for r in rows}) != 1:
-            raise ValueError(f"a matrix needs rows of equal length in {text!r}")
+            raise ValueError(f"a matrix needs rows of equal length in {shown(text)}")
         if len(rows) > MAX_MATRIX or len(rows[0]) > MAX_MATRIX:
-            raise ValueError(f"matrices up to {MAX_MATRIX}x{MAX_MATRIX}, please, in {text!r}")
+            raise ValueError(f"matrices up to {MAX_MATRIX}x{MAX_MATRIX}, please, in {shown(text)}")
         if any(isinstance(x, (list, tuple, sympy.MatrixBase)) for r in rows for x in r):
-            raise ValueError(f"matrix entries must be expressions in {text!r}")
+            raise ValueError(f"matrix entries must be expressions in {shown(text)}")
         return sympy.Matrix(rows)
     if len(rows) > MAX_MATRIX or any(isinstance(x, (list, tuple, sympy.MatrixBase)) for x in rows):
-        raise ValueError(f"diag takes up to {MAX_MATRIX} expressions in {text!r}")
+        raise ValueError(f"diag takes up to {MAX_MATRIX} expressions in {shown(text)}")
     return sympy.diag(*rows)
 
 
@@ -408,7 +435,7 @@ def _check_power_size(a, b, text: str) -> None:
         b, sympy.Basic) else None
     if size is not None and size > 20000 and _log10_bound(a) and _log10_bound(a) > 0.302:
         raise ValueError(f"the power ({sympy.sstr(a)})**({sympy.sstr(b)}) is too large to compute exactly "
-                         f"(more than 20000 digits) in {text!r}")
+                         f"(more than 20000 digits) in {shown(text)}")
 
 
 # --------------------------------------------------------------------------- reading
@@ -437,7 +464,7 @@ class Reading:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        lines = [f"{self.text!r} read as {self.notation}"]
+        lines = [f"{shown(self.text)} read as {self.notation}"]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {unknown_message(n, s)}" for n, s in self.unknown]
         return "\n".join(lines)
@@ -486,18 +513,18 @@ def read(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, known:
         raise ValueError("an empty expression")
     notes = []
     plain = text
-    if "\\" in text:
+    if "\\" in text or "{" in text:  # LaTeX, or LaTeX's braces typed without a command: e^{2x}
         from vidlearn.derive.latex import to_notation
 
         plain = to_notation(text)
         notes.append("read as LaTeX")
-    plain = _normalise_characters(plain)
+    plain = _function_powers(_normalise_characters(plain))
     plain, more = _normalise_tokens(plain, set(FUNCTIONS))
     notes += more
     try:
         tree = ast.parse(plain.strip(), mode="eval")
     except SyntaxError as e:
-        raise ValueError(f"cannot parse {text!r}: {e.msg}") from None
+        raise ValueError(f"cannot parse {shown(text)}: {e.msg}") from None
     n_nodes = sum(1 for _ in ast.walk(tree))
     if n_nodes > MAX_NODES:
         raise ValueError(f"expression has {n_nodes} syntax nodes; the limit is {MAX_NODES}")
@@ -509,14 +536,14 @@ def read(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, known:
     except ValueError:
         raise
     except RecursionError:
-        raise ValueError(f"{text!r} is nested too deeply") from None
+        raise ValueError(f"{shown(text)} is nested too deeply") from None
     except (TypeError, AttributeError, IndexError, ArithmeticError, NotImplementedError) as err:
         # e.g. KroneckerDelta(i) with one index: sympy's own complaint, reported as a reading error
-        raise ValueError(f"cannot build {text!r}: {type(err).__name__}: {err}"[:300]) from None
+        raise ValueError(f"cannot build {shown(text)}: {type(err).__name__}: {err}"[:300]) from None
     if isinstance(expr, list):
-        raise ValueError(f"a list is not an expression; for a matrix write Matrix([...]) in {text!r}")
+        raise ValueError(f"a list is not an expression; for a matrix write Matrix([...]) in {shown(text)}")
     if isinstance(expr, tuple):
-        raise ValueError(f"a tuple is not an expression in {text!r}")
+        raise ValueError(f"a tuple is not an expression in {shown(text)}")
     notes += sorted(set(builder.notes))
     unknown = []
     if known is not None:

@@ -29,7 +29,6 @@ __all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_num
 
 DIGITS = 50
 _PREC = 200  # bits, about 60 digits: a margin over DIGITS
-_MAXPREC = 1000
 BOUND_CAP = 300  # the largest value a sum's or product's bound is sampled at
 NESTED_BOUND_CAP = 20  # the same, where sums are nested (20 x 20 terms)
 _MAX_DIGITS = 20000  # exact numbers larger than this many digits are refused
@@ -75,16 +74,28 @@ def _size_of_power(base, exp) -> float | None:
     return float(abs(exp)) * bits * 0.302
 
 
+def _short(e, limit: int = 40) -> str:
+    text = sympy.sstr(e) if not (isinstance(e, sympy.Integer) and abs(e) > 10**limit) else f"(a {len(str(abs(e)))}-digit number)"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _guard(func, args) -> None:
+    if func is sympy.exp and len(args) == 1:
+        # sympy turns exp(c*log(b) + ...) into b**c*exp(...): size those powers before they are computed
+        for term in sympy.Add.make_args(args[0]):
+            logs = [f for f in sympy.Mul.make_args(term) if isinstance(f, sympy.log)]
+            if len(logs) == 1:
+                coeff = sympy.Mul(*[f for f in sympy.Mul.make_args(term) if not isinstance(f, sympy.log)])
+                _guard(sympy.Pow, (logs[0].args[0], coeff))
     if func is sympy.Pow and len(args) == 2:
         digits = _size_of_power(*args)
         if digits is not None and digits > _MAX_DIGITS:
-            raise TooLarge(f"{sympy.sstr(args[0])}**{sympy.sstr(args[1])} has about {digits:.3g} digits")
+            raise TooLarge(f"{_short(args[0])}**{_short(args[1])} has about {digits:.3g} digits")
     elif func in (sympy.factorial, sympy.factorial2, sympy.subfactorial, sympy.gamma, sympy.RisingFactorial,
                   sympy.FallingFactorial, sympy.binomial):
         for a in args:
             if isinstance(a, sympy.Number) and a.is_finite and abs(a) > 2000:
-                raise TooLarge(f"{func.__name__} of {sympy.sstr(a)}")
+                raise TooLarge(f"{func.__name__} of {_short(a)}")
     elif func in (sympy.Product, sympy.Sum):
         for lim in args[1:]:
             lo, hi = lim[1], lim[2]
@@ -172,55 +183,75 @@ def light(e):
 # --------------------------------------------------------------------------- numbers
 
 
-def _is_exact(v) -> bool:
-    """A rational or a Gaussian rational (a + b*I with a, b rational)."""
+def _exact(v) -> tuple | None:
+    """``(re, im)`` of a rational or a Gaussian rational (a + b*I with a, b rational), else None."""
     if isinstance(v, sympy.Rational):
-        return True
+        return v, sympy.Integer(0)
     if v.is_number and v.has(sympy.I):
         re_, im_ = v.as_real_imag()
-        return isinstance(re_, sympy.Rational) and isinstance(im_, sympy.Rational)
-    return False
+        if isinstance(re_, sympy.Rational) and isinstance(im_, sympy.Rational):
+            return re_, im_
+    return None
 
 
-def _sure(v) -> tuple[float, bool]:
-    """(log2 of |v|, whether evalf is sure of its leading bits) at the working precision."""
-    re_, im_, re_acc, im_acc = _evalf(v, _PREC, {"maxprec": _MAXPREC})
-    mag, sure = float("-inf"), True
-    for part, acc in ((re_, re_acc), (im_, im_acc)):
-        if part is None or part[1] == 0:
-            continue  # exactly zero
-        mag = max(mag, part[2] + part[3])
-        sure = sure and acc is not None and acc >= 8
-    return mag, sure
+def _parts(v, prec: int) -> list[tuple[int, bool]]:
+    """(log2 of the size, whether evalf is sure of its leading bits) of each nonzero part (real,
+    imaginary) of ``v`` at ``prec`` bits (and up to five times that where terms cancel)."""
+    re_, im_, re_acc, im_acc = _evalf(v, prec, {"maxprec": 5 * prec})
+    return [(part[2] + part[3], acc is not None and acc >= 8)
+            for part, acc in ((re_, re_acc), (im_, im_acc)) if part is not None and part[1] != 0]
+
+
+def _size(parts) -> float:
+    return max((m for m, _ in parts), default=float("-inf"))
+
+
+def _certainly_nonzero(d) -> bool:
+    """A part of ``d`` whose leading bits evalf is sure of, at two precisions and of the same size.
+
+    evalf trusts what mpmath returns for a function it cannot track (``tanh`` of a complex number
+    far from the real axis) to the full precision, which it is not always: a difference of two such
+    values can look like a "sure" nonzero rounding error. A real difference keeps its size when the
+    precision doubles; a rounding error shrinks with it."""
+    low = {i: m for i, (m, sure) in enumerate(_parts(d, _PREC)) if sure}
+    if not low:
+        return False
+    high = _parts(d, 2 * _PREC)
+    return any(i < len(high) and high[i][1] and abs(high[i][0] - m) <= 4 for i, m in low.items())
 
 
 def compare_numbers(a, b) -> bool | None:
     """Whether two numbers are equal: decided exactly, or to :data:`DIGITS` digits relative to their
-    size; None if either cannot be evaluated reliably (infinite, undefined, or too much cancellation)."""
+    size; None if either cannot be evaluated reliably (infinite, undefined, or too much cancellation).
+
+    Unequal only where some part (real or imaginary) of the difference is certainly nonzero; equal
+    only where no digit of the difference survives at the working precision."""
     if a == b:
         return True
     for v in (a, b):
         if not getattr(v, "is_number", False) or v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             return None
-    if _is_exact(a) and _is_exact(b):
-        return False
+    ea, eb = _exact(a), _exact(b)
+    if ea is not None and eb is not None:
+        return ea == eb
     d = a - b
     if d == 0:
         return True
-    if _is_exact(d):
+    ed = _exact(d)
+    if ed is not None and ed != (0, 0):
         return False
     try:
-        (mag_a, sure_a), (mag_b, sure_b), (mag_d, sure_d) = _sure(a), _sure(b), _sure(d)
+        if _certainly_nonzero(d):
+            return False
+        pa, pb, pd = _parts(a, _PREC), _parts(b, _PREC), _parts(d, 2 * _PREC)
     except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
         return None
-    if mag_d == float("-inf"):
+    if not pd:
         return True
-    if sure_d:
-        return False  # sympy is sure of the leading bits of a nonzero difference, however small
-    if not (sure_a and sure_b):
+    if not all(sure for _, sure in pa + pb):
         return None
     # no sure digit of the difference: zero to the working precision, relative to the two sides
-    return True if mag_d <= max(mag_a, mag_b, 0.0) - DIGITS * 3.33 else None
+    return True if _size(pd) <= max(_size(pa), _size(pb), 0.0) - DIGITS * 3.33 else None
 
 
 def approx(v, digits: int = 6) -> str:
@@ -263,7 +294,7 @@ def _kind(s: sympy.Symbol, bound: bool, cap: int = BOUND_CAP) -> _Kind:
                  cap if bound else 10**6)
 
 
-def _rational(x: float, digits: int = 12) -> sympy.Rational:
+def _rational(x: float, digits: int = 8) -> sympy.Rational:
     return sympy.Rational(f"{x:.{digits}g}")
 
 
