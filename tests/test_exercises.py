@@ -275,6 +275,30 @@ def test_a_wrong_last_step_earns_partial_credit_for_the_milestones_before_it():
     assert skipped.score == 0.0 and "never passes through" in skipped.feedback  # nothing reached before the target
 
 
+MILESTONE_CHAINS = [
+    # (question, a correct chain that jumps over the milestone, a chain that passes it and then errs)
+    ("ex02.pe_dot_product",
+     [("Sum(cos(base**(-2*i/d)*k) + 0*sin(t), (i, 0, d/2 - 1))", "algebra"),
+      ("Sum(cos(base**(-2*i/d)*k), (i, 0, d/2 - 1))", "drop the zero")],
+     [("Sum(cos(base**(-2*i/d)*(t + k) - base**(-2*i/d)*t), (i, 0, d/2 - 1))", "cos(a - b)"),
+      ("Sum(cos(base**(-2*i/d)*(2*t + k)), (i, 0, d/2 - 1))", "simplify")]),
+    ("ex03.causal_pairs",
+     [("T**2/2 + T/2", "count"), ("T*(T + 1)/2", "factor")],
+     [("Sum(t, (t, 1, T))", "inner sum"), ("T**2/2", "arithmetic series")]),
+    ("ex04.inflation_static",
+     [("2*w*x/2", "sum"), ("w*x", "cancel")],
+     [("t*(w/t*x)", "equal terms"), ("t*w*x", "cancel")]),
+]
+
+
+@pytest.mark.parametrize("qid, jump, wrong_end", MILESTONE_CHAINS, ids=[m[0] for m in MILESTONE_CHAINS])
+def test_milestones_must_be_passed_and_earn_partial_credit(qid, jump, wrong_end):
+    skipped = evaluate(qid, lambda: jump)
+    assert skipped.score == 0.0 and "never passes through" in skipped.feedback, skipped.feedback
+    half = evaluate(qid, lambda: wrong_end)
+    assert half.score == 1.0 and "Partial credit 1/2" in half.feedback, half.feedback
+
+
 def test_gradebook_cells_cannot_hold_spreadsheet_formulas(tmp_path):
     from vidlearn.grading.gradebook import SubmissionReport
     from vidlearn.grading.questions import Outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, pick, register
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Milestone, Misconception, pick, register
 from vidlearn.positional import frequencies, relative_rotation, sinusoidal_encoding
 
 
@@ -190,5 +190,7 @@ register(
             ),
         ),
         hints=("Use cos a cos b + sin a sin b = cos(a - b) inside the sum, then simplify the argument.",),
+        milestones=(Milestone("cos a cos b + sin a sin b = cos(a - b) applied: a sum of cosines, no sine left",
+                              has=("Sum", "cos"), free_of=("sin",)),),
     )
 )

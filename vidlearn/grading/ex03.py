@@ -8,7 +8,8 @@ import torch
 
 from vidlearn.attention import scaled_dot_product_attention, softmax
 from vidlearn.grading.forbidden import LIBRARY
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, pick, register, seeded
+from vidlearn.grading.questions import (Case, DerivationQuestion, FunctionQuestion, Milestone, Misconception, pick, register,
+                                        seeded)
 from vidlearn.masks import causal_mask, to_additive
 
 DT = torch.float64
@@ -251,5 +252,7 @@ register(
             ),
         ),
         hints=("The inner sum is over s = 1 .. t: what is it?",),
+        milestones=(Milestone("the inner sum done: a single sum over t, with no s left", has=("Sum", "t"),
+                              free_of=("s",)),),
     )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Misconception, register, seeded
+from vidlearn.grading.questions import Case, DerivationQuestion, FunctionQuestion, Milestone, Misconception, register, seeded
 from vidlearn.tubelets import central_frame_init, inflate_2d_filter, token_grid, tubelet_tokens
 
 DT = torch.float64
@@ -182,5 +182,7 @@ register(
             ),
         ),
         hints=("The t terms of the sum are all equal.",),
+        milestones=(Milestone("the sum done: t equal terms, no τ and no Σ left, before t cancels", has=("t",),
+                              free_of=("tau", "Sum")),),
     )
 )
