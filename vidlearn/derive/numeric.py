@@ -206,18 +206,22 @@ def _size(parts) -> float:
     return max((m for m, _ in parts), default=float("-inf"))
 
 
-def _certainly_nonzero(d) -> bool:
-    """A part of ``d`` whose leading bits evalf is sure of, at two precisions and of the same size.
+def _difference_parts(d) -> tuple[bool, list[tuple[int, bool]]]:
+    """(whether ``d`` is certainly nonzero, its parts at the precision that decided it).
 
-    evalf trusts what mpmath returns for a function it cannot track (``tanh`` of a complex number
-    far from the real axis) to the full precision, which it is not always: a difference of two such
-    values can look like a "sure" nonzero rounding error. A real difference keeps its size when the
-    precision doubles; a rounding error shrinks with it."""
-    low = {i: m for i, (m, sure) in enumerate(_parts(d, _PREC)) if sure}
-    if not low:
-        return False
+    Certainly nonzero: some part whose leading bits evalf is sure of, at two precisions and of the
+    same size. evalf trusts what mpmath returns for a function it cannot track (``tanh`` of a
+    complex number far from the real axis) to the full precision, which it is not always: a
+    difference of two such values can look like a "sure" nonzero rounding error. A real difference
+    keeps its size when the precision doubles; a rounding error shrinks with it."""
+    low = _parts(d, _PREC)
+    if not any(sure for _, sure in low):
+        return False, low
     high = _parts(d, 2 * _PREC)
-    return any(i < len(high) and high[i][1] and abs(high[i][0] - m) <= 4 for i, m in low.items())
+    for i, (m, sure) in enumerate(low):
+        if sure and i < len(high) and high[i][1] and abs(high[i][0] - m) <= 4:
+            return True, high
+    return False, high
 
 
 def compare_numbers(a, b) -> bool | None:
@@ -231,7 +235,8 @@ def compare_numbers(a, b) -> bool | None:
     for v in (a, b):
         if not getattr(v, "is_number", False) or v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             return None
-    ea, eb = _exact(a), _exact(b)
+    ea = _exact(a)
+    eb = _exact(b) if ea is not None else None
     if ea is not None and eb is not None:
         return ea == eb
     d = a - b
@@ -241,9 +246,10 @@ def compare_numbers(a, b) -> bool | None:
     if ed is not None and ed != (0, 0):
         return False
     try:
-        if _certainly_nonzero(d):
+        nonzero, pd = _difference_parts(d)
+        if nonzero:
             return False
-        pa, pb, pd = _parts(a, _PREC), _parts(b, _PREC), _parts(d, 2 * _PREC)
+        pa, pb = _parts(a, _PREC), _parts(b, _PREC)
     except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
         return None
     if not pd:
