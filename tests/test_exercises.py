@@ -278,8 +278,9 @@ def test_a_wrong_last_step_earns_partial_credit_for_the_milestones_before_it():
 MILESTONE_CHAINS = [
     # (question, a correct chain that jumps over the milestone, a chain that passes it and then errs)
     ("ex02.pe_dot_product",
-     [("Sum(cos(base**(-2*i/d)*k) + 0*sin(t), (i, 0, d/2 - 1))", "algebra"),
-      ("Sum(cos(base**(-2*i/d)*k), (i, 0, d/2 - 1))", "drop the zero")],
+     [("Sum(sin(w*t)*(sin(w*t)*cos(w*k) + cos(w*t)*sin(w*k)) + cos(w*t)*(cos(w*t)*cos(w*k) - sin(w*t)*sin(w*k)), "
+       "(i, 0, d/2 - 1))".replace("w", "base**(-2*i/d)"), "angle addition"),
+      ("Sum(cos(base**(-2*i/d)*k), (i, 0, d/2 - 1))", "sin² + cos² = 1")],
      [("Sum(cos(base**(-2*i/d)*(t + k) - base**(-2*i/d)*t), (i, 0, d/2 - 1))", "cos(a - b)"),
       ("Sum(cos(base**(-2*i/d)*(2*t + k)), (i, 0, d/2 - 1))", "simplify")]),
     ("ex03.causal_pairs",
@@ -297,6 +298,27 @@ def test_milestones_must_be_passed_and_earn_partial_credit(qid, jump, wrong_end)
     assert skipped.score == 0.0 and "never passes through" in skipped.feedback, skipped.feedback
     half = evaluate(qid, lambda: wrong_end)
     assert half.score == 1.0 and "Partial credit 1/2" in half.feedback, half.feedback
+
+
+PADDED = [
+    # the hostile review's padding: a milestone's names carried by a term that is zero or a sum of
+    # one term, and steps that only add zero, multiply by one or take a number out and back in
+    ("ex01.var_qk", [("d_k*Sum(1, (i, 1, 1))", "a"), ("d_k", "b")]),
+    ("ex01.var_qk", [("d_k + 0*Sum(1, (i, 1, d_k))", "a"), ("d_k", "b")]),
+    ("ex03.causal_pairs", [("T*(T + 1)/2 + 0*Sum(t, (t, 1, T))", "a"), ("T*(T + 1)/2", "b")]),
+    ("ex02.pe_dot_product", [("Sum(cos(base**(-2*i/d)*k), (i, 0, d/2 - 1))", "a"),
+                             ("2*Sum(cos(base**(-2*i/d)*k), (i, 0, d/2 - 1))/2", "b")]),
+    ("ex06.fusion_attention_cost", [("2*n_x**2*d + 2*n_v**2*d + 2*n_x*n_v*d + 2*n_v*n_x*d + 1 - 1", "a"),
+                                    ("2*n_x**2*d + 2*n_v**2*d + 2*n_x*n_v*d + 2*n_v*n_x*d", "b")]),
+    ("ex05.model3_attention_macs", [("2*d*n_t*N*(N + n_t)*N/N", "a"), ("2*d*n_t*N*(N + n_t)", "b")]),
+]
+
+
+@pytest.mark.parametrize("qid, steps", PADDED, ids=[f"{q}-{i}" for i, (q, _) in enumerate(PADDED)])
+def test_padded_chains_earn_nothing(qid, steps):
+    outcome = evaluate(qid, lambda: steps)
+    assert outcome.score == 0.0, outcome.feedback
+    assert "show your work" in outcome.feedback or "never passes through" in outcome.feedback, outcome.feedback
 
 
 def test_gradebook_cells_cannot_hold_spreadsheet_formulas(tmp_path):

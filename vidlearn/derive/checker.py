@@ -21,7 +21,7 @@ import sympy
 
 from vidlearn.derive import numeric
 from vidlearn.derive.bounds import CheckTimeout, isolation_available, stream, time_limit
-from vidlearn.derive.display import tex, tex_text
+from vidlearn.derive.display import NOT_SHOWN, tex, tex_all, tex_text
 from vidlearn.derive.notation import read, shown, symbols_with, unknown_message
 from vidlearn.misconception import Misconception
 
@@ -204,6 +204,9 @@ class Derivation:
         subs_c = None
         if subs:
             subs_c = {self.read(k): self.read(v) for k, v in subs.items()}
+            for k in subs_c:
+                if not isinstance(k, sympy.Symbol):
+                    raise ValueError(f"subs replaces symbols by values; {sympy.sstr(k)[:40]} is not a symbol")
         self.steps.append((self.read(expr), reason, subs_c))
         return self
 
@@ -379,6 +382,8 @@ class Derivation:
         return []
 
     def _run_steps(self, emit) -> None:
+        for i, e in enumerate(self.expressions):  # printed here, in the bounded child: printing evaluates
+            emit({"tex": i, "value": tex(e)})
         rng = random.Random(self.seed)
         try:
             with time_limit(self.step_seconds):
@@ -439,7 +444,7 @@ class Derivation:
         if budget is not None:
             self.step_seconds = max(0.5, min(self.step_seconds, budget))
         try:
-            items = self._bounded(self._run_steps, len(self.steps))
+            items = self._bounded(self._run_steps, 2 * len(self.steps) + 1)
         finally:
             self.step_seconds = saved
         return self._result(items)
@@ -447,6 +452,7 @@ class Derivation:
     def _result(self, items: list[dict]) -> CheckResult:
         results: list[StepResult] = []
         by_index = {it["index"]: it for it in items if "index" in it}
+        texts = {it["tex"]: it["value"] for it in items if "tex" in it}
         failure = next((it for it in items if "failure" in it), None)
         failed, message = None, ""
         for i, (_, reason, _) in enumerate(self.steps, start=1):
@@ -468,7 +474,7 @@ class Derivation:
         if failed is None:
             message = f"all {len(self.steps)} steps follow" + (f" ({self.title})" if self.title else "")
         return CheckResult(ok=failed is None, failed_step=failed, message=message, steps=results,
-                           latex=[tex(e) for e in self.expressions], title=self.title)
+                           latex=[texts.get(i, NOT_SHOWN) for i in range(len(self.steps) + 1)], title=self.title)
 
     def equivalent(self, a: Any, b: Any, budget: float | None = None) -> bool | None:
         """Whether ``a == b`` under this derivation's assumptions, decided as a step would be
@@ -497,9 +503,10 @@ class Derivation:
         return self.check().raise_if_failed()
 
     def _repr_markdown_(self) -> str:
-        lines = [r"\begin{aligned}", f"& {tex(self.start)} \\\\"]
-        for e, reason, _ in self.steps:
-            lines.append(f"&={tex(e)} && \\text{{{tex_text(reason)}}} \\\\")
+        shown = tex_all(self.expressions)  # bounded: printing a student's expression evaluates it
+        lines = [r"\begin{aligned}", f"& {shown[0]} \\\\"]
+        for tx, (_, reason, _) in zip(shown[1:], self.steps):
+            lines.append(f"&={tx} && \\text{{{tex_text(reason)}}} \\\\")
         head = f"**{self.title}**\n\n" if self.title else ""
         return head + "$$\n" + "\n".join(lines + [r"\end{aligned}"]) + "\n$$"
 

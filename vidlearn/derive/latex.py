@@ -61,6 +61,8 @@ class _Reader:
             out = self.sequence(stop="}")
             self.next()
             return out
+        if kind == "chr" and val.isdigit():  # \frac12: one digit a group, as in LaTeX
+            return val
         self.pos -= 1
         return self.atom()
 
@@ -160,6 +162,9 @@ class _Reader:
             return "(" if name == "{" else ")"
         if name in ("frac", "dfrac", "tfrac"):
             num, den = self.group(), self.group()
+            if re.fullmatch(r"d(\s.*)?", num.strip()) and re.fullmatch(r"d\s*[A-Za-z]\w*(\*\*\(\d+\))?", den.strip()):
+                self.fail("\\frac{d...}{dx} is a derivative, which is not part of the notation (it would read as a "
+                          "fraction in which the d's cancel): write the derivative's result")
             return self.scripts(f"(({num})/({den}))")
         if name == "binom":
             n, k = self.group(), self.group()
@@ -197,15 +202,32 @@ class _Reader:
             if self.peek(skip_space=False) == ("chr", "^"):
                 self.next()
                 power = self.group()
+                if re.sub(r"[\s()]", "", power).startswith("-"):
+                    self.fail(f"\\{name}^{{{power}}} reads two ways (the inverse function, or 1/\\{name}): write "
+                              f"1/\\{name}(x), or \\{name}(x)^{{-1}}; inverse functions other than \\arctan are "
+                              f"not part of the notation")
             if self.peek() in (("chr", "("), ("cmd", "left")):
                 arg = self.atom() if self.peek() == ("chr", "(") else (self.next(), self.atom())[1]
             else:
-                arg = f"({self.atom()})"
+                arg = f"({self.function_argument()})"
             call = f"{fn}{arg}"
             return f"({call})**({power})" if power else call
         if name in _GREEK or name in _RENAMED:
             return self.scripts(_RENAMED.get(name, name))
         self.fail(f"the command \\{name} is not supported")
+
+    def function_argument(self) -> str:
+        """The argument of ``\\sin 2x`` without brackets: the product of the atoms that follow, up to an
+        operator or another function (``\\sin 2x = \\sin(2x)``, ``\\sin x \\cos x = \\sin(x)\\cos(x)``)."""
+        out = [self.atom()]
+        while True:
+            kind, val = self.peek()
+            if kind == "chr" and (val.isalnum() or val == "."):
+                out.append(self.atom())
+            elif kind == "cmd" and (val in _GREEK or val in ("pi",)):
+                out.append(self.atom())
+            else:
+                return " ".join(out)
 
     def big_operator(self, fn: str) -> str:
         lower = upper = None

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import sympy
 
+from vidlearn.derive.bounds import CheckTimeout, time_limit
 from vidlearn.derive.numeric import symbols_in
 
 __all__ = [
@@ -47,7 +48,7 @@ ALIASES = {"ln": "log", "abs": "Abs", "min": "Min", "max": "Max", "ceil": "ceili
 CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo}
 SOFT_CONSTANTS = {"e": sympy.E, "i": sympy.I}  # unless declared as symbols or used as an index
 MAX_CHARS, MAX_NODES, MAX_EXPONENT = 2000, 600, 1000
-MAX_MATRIX, MAX_MATRIX_POWER = 8, 8
+MAX_MATRIX, MAX_MATRIX_POWER, MAX_INVERSE, MATRIX_SECONDS = 8, 8, 4, 1.0
 _MAX_DECIMAL_EXPONENT = 300
 
 _ASSUMPTION_WORDS = {
@@ -100,6 +101,7 @@ _OPERATORS = {
     "√": "√", "（": "(", "）": ")", "⁄": "/",
 }
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺⁽⁾ⁿⁱ", "0123456789-+()ni"))
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉ₖᵢⱼₙₜ", "0123456789kijnt"))
 
 
 def _normalise_characters(text: str) -> str:
@@ -115,6 +117,13 @@ def _normalise_characters(text: str) -> str:
             out.append("**(" + "".join(_SUPERSCRIPTS[c] for c in text[i:j]) + ")")
             i = j
             continue
+        if ch in _SUBSCRIPTS:  # x₁ -> x_1, d_ₖ -> d_k
+            j = i
+            while j < len(text) and text[j] in _SUBSCRIPTS:
+                j += 1
+            out.append(("" if out and out[-1].endswith("_") else "_") + "".join(_SUBSCRIPTS[c] for c in text[i:j]))
+            i = j
+            continue
         if ch in _GREEK:
             # its own word (2σ is 2*sigma, σx is sigma*x), but a subscript stays attached: σ_q, d_σ
             before = "" if not out or out[-1][-1:] in ("_", " ", "") or not out[-1][-1:].isalnum() else " "
@@ -126,7 +135,7 @@ def _normalise_characters(text: str) -> str:
         i += 1
     text = "".join(out)
     text = re.sub(r"√\s*\(", "sqrt(", text)  # √(x + 1)
-    text = re.sub(r"√\s*(\w+)", r"sqrt(\1)", text)  # √x, √2
+    text = re.sub(r"√\s*(\d+(?:\.\d+)?|[A-Za-z_][A-Za-z0-9_]*)", r"sqrt(\1)", text)  # √x, √2, √d_k; √2x is √2·x
     text = unicodedata.normalize("NFKC", text)  # full-width letters and digits to ASCII
     for col, ch in enumerate(text, start=1):
         if not ch.isascii():
@@ -167,10 +176,35 @@ _CONFUSABLE = dict(zip("аеорсухіјԁһкмтвнᴅ", "aeopcyxijdhkmtbHD
 # --------------------------------------------------------------------------- tokens
 
 
-def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
+def _atom_start(pieces: list[str], kinds: list[str]) -> int:
+    """Index where the last atom of ``pieces`` begins (a bracket group with its function, or one token)."""
+    j = len(pieces) - 1
+    if kinds[j] == "close":
+        depth = 0
+        while j >= 0:
+            depth += {"close": 1, "open": -1}.get(kinds[j], 0)
+            if depth == 0:
+                break
+            j -= 1
+        if j > 0 and kinds[j - 1] == "func":
+            j -= 1
+    while j > 1 and pieces[j - 1] == "**":  # x**2 is one operand: the base belongs to it
+        j = _atom_start(pieces[:j - 1], kinds[:j - 1])
+    return j
+
+
+def _normalise_tokens(text: str, functions: set[str], declared: set[str] = frozenset(),
+                      known: set[str] | None = None) -> tuple[str, list[str]]:
     """``^`` -> ``**``, implicit products made explicit, ``n!`` -> ``factorial(n)``, decimals made
-    exact, ``ln(`` -> ``log(``; notes on what was read."""
+    exact, ``ln(`` -> ``log(``, ``ab`` -> ``a*b`` where both are ``known`` names; notes on what was read.
+
+    Refused because a student could mean two things by them: a name before a bracket that is not a
+    declared symbol (``Var(2X)``, ``f(x + y)``, ``E(X)``: a function of ours, or a product?), a
+    division by an implicit product (``a/2c``: ``a/(2c)`` or ``(a/2)c``?), ``2e-1`` (``2e - 1`` or
+    0.2?), ``n!!`` and ``#``."""
     notes: list[str] = []
+    if "#" in text:
+        raise ValueError(f"# is not part of the notation (in {shown(text)})")
     text = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
@@ -186,16 +220,26 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
         s = tok.string
         nxt = tokens[n + 1].string if n + 1 < len(tokens) else ""
         if s == "!" and tok.type in (tokenize.ERRORTOKEN, tokenize.OP):
+            if nxt == "!":
+                raise ValueError(f"!! in {shown(text)}: write (n!)! for the factorial of a factorial; the double "
+                                 f"factorial is not part of the notation")
             _postfix_factorial(pieces, kinds, text)
             continue
         if tok.type == tokenize.ERRORTOKEN:
-            raise ValueError(f"cannot read {s!r} in {shown(text)}")
+            raise ValueError(f"cannot read {s!r} in {shown(text)}" + (": write Abs(x) for |x|" if s == "|" else ""))
         if s == "^":
             s = "**"
+        if s == "|":
+            raise ValueError(f"write Abs(x) for |x| (in {shown(text)})")
+        parts = None
         if tok.type == tokenize.NUMBER:
             kind = "num"
             if s[-1] in "jJ":
                 raise ValueError(f"{s!r} is Python's complex literal: write {s[:-1]}*I")
+            if re.search(r"[eE]", s) and not s.lower().startswith("0x"):
+                mantissa, exponent = s.lower().split("e", 1)
+                raise ValueError(f"{s!r} is ambiguous (Euler's number, or a power of 10?): write "
+                                 f"{mantissa}*10**({exponent}), or put * or spaces around e")
             s = _exact_number(s)
             s = f"({s})" if "/" in s else s
         elif tok.type == tokenize.NAME:
@@ -203,9 +247,22 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
                 notes.append(f"{s}(...) read as {ALIASES[s]}(...)")
                 s = ALIASES[s]
             kind = "func" if s in functions and nxt == "(" else "name"
-            if s in functions and nxt != "(":
+            if (s in functions or s in ALIASES) and nxt != "(":
                 raise ValueError(f"write {s}(...) with parentheses: {s} {nxt} is ambiguous"
                                  if nxt and nxt not in ")],+-*/" else f"{s} is a function; call it, e.g. {s}(x)")
+            if kind == "name" and nxt == "(" and s not in declared and s not in (known or ()) and s != "pi":
+                if s in SOFT_CONSTANTS or s in CONSTANTS:
+                    raise ValueError(f"{s}(...) in {shown(text)} would be read as {s} times (...), with {s} the "
+                                     f"constant; an expectation or a function is not part of the notation: give the "
+                                     f"quantity a name of its own (E_X2), or write {s}*(...)")
+                raise ValueError(f"{s}(...) in {shown(text)}: {s} is not a function of the notation"
+                                 + (f" (did you mean {_suggest(s, functions)}?)" if _suggest(s, functions) else "")
+                                 + f"; for a product write {s}*(...)")
+            if kind == "name" and known is not None and s not in known and s not in CONSTANTS:
+                split = _split(s, known)
+                if split:
+                    notes.append(f"{s} read as {'*'.join(split)}")
+                    parts = [split[0]] + [x for p in split[1:] for x in ("*", p)]
         elif s in (")", "]"):
             kind = "close"
         elif s in ("(", "["):
@@ -215,14 +272,27 @@ def _normalise_tokens(text: str, functions: set[str]) -> tuple[str, list[str]]:
         if kinds and kinds[-1] in ("num", "name", "close") and kind in ("num", "name", "func", "open") and s != "[":
             if kinds[-1] == "num" and kind == "num":
                 raise ValueError(f"two numbers side by side in {shown(text)}: write * between them")
+            _refuse_division_by_product(pieces, kinds, text)
             pieces.append("*")
             kinds.append("other")
             implicit = True
-        pieces.append(s)
-        kinds.append(kind)
+        parts = parts or [s]
+        if len(parts) > 1:
+            _refuse_division_by_product(pieces + [parts[0]], kinds + ["name"], text)
+        for p in parts:
+            pieces.append(p)
+            kinds.append(kind if p != "*" else "other")
     if implicit:
         notes.append("implicit multiplication made explicit")
     return " ".join(pieces), notes
+
+
+def _refuse_division_by_product(pieces: list[str], kinds: list[str], text: str) -> None:
+    """``a/2c``: is it ``a/(2c)`` or ``(a/2)c``? Refused, with both readings."""
+    j = _atom_start(pieces, kinds)
+    if j > 0 and pieces[j - 1] == "/":
+        raise ValueError(f"{shown(text)} divides by an implicit product, which reads two ways (a/2c: a/(2c) or "
+                         f"(a/2)c): write the brackets, or * after the division")
 
 
 def _postfix_factorial(pieces: list[str], kinds: list[str], text: str) -> None:
@@ -338,10 +408,18 @@ class _Builder:
                    ast.MatMult: lambda: a * b, ast.Div: lambda: a / b, ast.Pow: lambda: a**b}
             if op not in ops:
                 self.fail(f"operator {op.__name__} is not allowed on matrices")
+            if (op is ast.Div or (op is ast.Pow and int(b) < 0)) and max(getattr(b if op is ast.Div else a, "shape",
+                                                                                 (0, 0))) > MAX_INVERSE:
+                self.fail(f"inverses of matrices up to {MAX_INVERSE}x{MAX_INVERSE} only")
             try:
-                return ops[op]()
-            except (ValueError, TypeError, ArithmeticError) as err:  # shapes that do not fit
-                self.fail(f"cannot combine these matrices ({err})")
+                # matrix arithmetic is carried out while reading: bounded, as symbolic entries can swell
+                with time_limit(MATRIX_SECONDS):
+                    return ops[op]()
+            except CheckTimeout:
+                self.fail(f"this matrix arithmetic takes more than {MATRIX_SECONDS:g} s to carry out; use smaller "
+                          f"matrices or fewer symbols")
+            except (ValueError, TypeError, ArithmeticError) as err:  # shapes that do not fit, singular
+                self.fail(f"cannot combine these matrices ({str(err)[:120]})")
         # Unevaluated, so that a step is shown as written (sympy would otherwise tidy
         # "(1/sqrt(d))**2 * d" into "1" before anyone has seen the step).
         if op is ast.Add:
@@ -453,9 +531,9 @@ class Reading:
     unknown: list[tuple[str, str | None]] = field(default_factory=list)  # (name, closest known name)
 
     def _repr_markdown_(self) -> str:
-        from vidlearn.derive.display import escape_markdown, tex
+        from vidlearn.derive.display import escape_markdown, tex_all
 
-        lines = [f"$${tex(self.expr)}$$", "", f"read as: {escape_markdown(self.notation)}"]
+        lines = [f"$${tex_all([self.expr])[0]}$$", "", f"read as: {escape_markdown(self.notation)}"]
         names = sorted({s.name for s in _symbols(self.expr)})
         if names:
             lines.append("symbols: " + ", ".join(escape_markdown(n) for n in names))
@@ -519,7 +597,9 @@ def read(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, known:
         plain = to_notation(text)
         notes.append("read as LaTeX")
     plain = _function_powers(_normalise_characters(plain))
-    plain, more = _normalise_tokens(plain, set(FUNCTIONS))
+    declared = set(symbols or {})
+    plain, more = _normalise_tokens(plain, set(FUNCTIONS), declared,
+                                    set(known) | declared if known is not None else None)
     notes += more
     try:
         tree = ast.parse(plain.strip(), mode="eval")
@@ -547,8 +627,6 @@ def read(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, known:
     notes += sorted(set(builder.notes))
     unknown = []
     if known is not None:
-        expr, split = _split_products(expr, set(known), symbols)
-        notes += [f"{name} read as {'*'.join(parts)}" for name, parts in split]
         unknown = unknown_names(expr, known)
     return Reading(text, expr, ast.unparse(tree), notes, unknown)
 
@@ -563,21 +641,6 @@ def _split(name: str, known: set[str]) -> list[str] | None:
                 best[end] = best[start] + [part]
     parts = best.get(len(name))
     return parts if parts and len(parts) > 1 else None
-
-
-def _split_products(expr, known: set[str], symbols: Mapping[str, sympy.Symbol]):
-    repl, split = {}, []
-    for s in _symbols(expr):
-        if s.name in known:
-            continue
-        parts = _split(s.name, known)
-        if parts:
-            repl[s] = sympy.Mul(*[symbols[p] if p in symbols else sympy.Symbol(p) for p in parts], evaluate=False)
-            split.append((s.name, parts))
-    if not repl:
-        return expr, []
-    with sympy.evaluate(False):
-        return expr.xreplace(repl), sorted(split)
 
 
 def parse(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, timeout: float | None = None

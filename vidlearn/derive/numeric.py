@@ -155,29 +155,108 @@ def carried_out(e):
     return node
 
 
-def light(e):
-    """A light normal form: ``+ 0``, ``1*``, ``**1`` and nesting removed, terms and factors sorted;
-    nothing else computed. Two steps with the same light form differ only by trivial rewriting."""
+def light(e, cancel: bool = True):
+    """A light normal form: what is left when the neutral padding a step can carry is removed.
+
+    Nesting flattened; terms and factors sorted; numbers folded (``2*x/2``, ``x + 1 - 1``); a term
+    and its negative cancelled (``x - x``), a factor and its inverse (``x*y/x``); zero factors and
+    terms, ``1*``, ``**1`` dropped; a part with no symbols that is a rational number replaced by it
+    (``exp(0)``, ``Sum(1, (i, 1, 1))``). Nothing else is computed: ``N*N`` stays apart from ``N**2``
+    and nothing is expanded or factored. Two steps with the same light form differ only by padding.
+    ``cancel=False`` keeps terms and factors that cancel (``t*(w/t)`` keeps its ``t``): the shape a
+    milestone looks for, without the padding.
+    """
     if isinstance(e, sympy.MatrixBase):
-        return sympy.ImmutableMatrix(e.applyfunc(light))
+        return sympy.ImmutableMatrix(e.applyfunc(lambda x: light(x, cancel)))
     if not isinstance(e, sympy.Basic) or e.is_Atom or not e.args:
         return e
-    args = [light(a) for a in e.args]
-    if isinstance(e, (sympy.Add, sympy.Mul)):
-        unit = 0 if isinstance(e, sympy.Add) else 1
-        flat = []
-        for a in args:
-            flat.extend(a.args if type(a) is type(e) else [a])
-        flat = [a for a in flat if a != unit]
-        if not flat:
-            return sympy.Integer(unit)
-        if len(flat) == 1:
-            return flat[0]
-        return e.func(*sorted(flat, key=sympy.default_sort_key), evaluate=False)
-    if isinstance(e, sympy.Pow) and args[1] == 1:
-        return args[0]
+    if not e.free_symbols and not isinstance(e, (sympy.Tuple,)):
+        try:
+            v = carried_out(evaluated(e))
+            if isinstance(v, sympy.Rational):
+                return v
+        except (TooLarge, ArithmeticError, ValueError, TypeError, AttributeError, NotImplementedError,
+                RecursionError):
+            pass
+    args = [light(a, cancel) for a in e.args]
+    if isinstance(e, sympy.Add):
+        return _light_add(args, cancel)
+    if isinstance(e, sympy.Mul):
+        return _light_mul(args, cancel)
+    if isinstance(e, sympy.Pow):
+        if args[1] == 1:
+            return args[0]
+        if args[1] == 0:
+            return sympy.Integer(1)
     with sympy.evaluate(False):
         return e.func(*args)
+
+
+def _light_add(args, cancel: bool = True):
+    flat = []
+    for a in args:
+        flat.extend(a.args if isinstance(a, sympy.Add) else [a])
+    number = sum((a for a in flat if isinstance(a, sympy.Rational)), sympy.Integer(0))
+    terms = [a for a in flat if not isinstance(a, sympy.Rational)]
+    keyed = [(_negated(t), t) for t in terms]
+    kept, used = [], set()
+    for i, (neg, t) in enumerate(keyed):
+        if i in used:
+            continue
+        j = next((j for j in range(i + 1, len(keyed)) if cancel and j not in used and keyed[j][1] == neg), None)
+        if j is None:
+            kept.append(t)
+        else:
+            used.add(j)
+    if number != 0:
+        kept.append(number)
+    if not kept:
+        return sympy.Integer(0)
+    if len(kept) == 1:
+        return kept[0]
+    return sympy.Add(*sorted(kept, key=sympy.default_sort_key), evaluate=False)
+
+
+def _negated(t):
+    """``-t`` in the light form (``-1*x`` for ``x``, ``x`` for ``-1*x``)."""
+    return _light_mul([sympy.Integer(-1), t])
+
+
+def _light_mul(args, cancel: bool = True):
+    flat = []
+    for a in args:
+        flat.extend(a.args if isinstance(a, sympy.Mul) else [a])
+    number = sympy.Integer(1)
+    factors = []
+    for a in flat:
+        if isinstance(a, sympy.Rational):
+            number *= a
+        else:
+            factors.append(a)
+    if number == 0:
+        return sympy.Integer(0)
+    # a factor and its inverse cancel (x*y/x); equal factors are not merged (N*N is not N**2)
+    powers: dict = {}
+    for a in factors:
+        base, exp = (a.args[0], a.args[1]) if isinstance(a, sympy.Pow) else (a, sympy.Integer(1))
+        powers.setdefault(base, []).append(exp)
+    kept = []
+    for a in factors:
+        base = a.args[0] if isinstance(a, sympy.Pow) else a
+        exps = powers.get(base)
+        if exps is None:
+            continue
+        if cancel and all(isinstance(x, sympy.Rational) for x in exps) and sum(exps) == 0:
+            del powers[base]
+            continue
+        kept.append(a)
+    if number != 1:
+        kept.append(number)
+    if not kept:
+        return sympy.Integer(1)
+    if len(kept) == 1:
+        return kept[0]
+    return sympy.Mul(*sorted(kept, key=sympy.default_sort_key), evaluate=False)
 
 
 # --------------------------------------------------------------------------- numbers

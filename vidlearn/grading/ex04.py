@@ -182,6 +182,7 @@ register(
             ),
         ),
         hints=("The t terms of the sum are all equal.",),
+        min_steps=1,  # the t equal terms are the work; "t cancels" is a rewrite, not a step of its own
         milestones=(Milestone("the sum done: t equal terms, no τ and no Σ left, before t cancels", has=("t",),
                               free_of=("tau", "Sum")),),
     )

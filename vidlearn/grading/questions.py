@@ -118,7 +118,7 @@ class DerivationQuestion:
     hints: tuple[str, ...] = ()
     max_steps: int = 30
     # "show your work": a single jump from start to target is not a derivation, and a step that only
-    # rewrites the one before it (+ 0, 1*, reordering) does not count
+    # rewrites the one before it (+ 0, 1*, x - x, 2x/2, a factor and its inverse, reordering) does not count
     min_steps: int = 2
     # intermediate forms the chain must pass through; each reached before the first wrong step
     # earns its share of ``partial_credit`` (a fraction of the points; 0 turns partial credit off)

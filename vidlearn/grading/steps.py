@@ -52,7 +52,7 @@ def score_steps(spec: dict, results: list, budget: float) -> dict:
     """
     from vidlearn.derive import Derivation
     from vidlearn.derive.milestone import Milestone
-    from vidlearn.derive.numeric import evaluated
+    from vidlearn.derive.numeric import evaluated, light
 
     question = SimpleNamespace(**{**spec, "misconceptions": [SimpleNamespace(**m) for m in spec["misconceptions"]],
                                   "milestones": [Milestone(**{**m, "has": tuple(m["has"]), "free_of": tuple(m["free_of"])})
@@ -86,7 +86,7 @@ def score_steps(spec: dict, results: list, budget: float) -> dict:
     for m in question.milestones:
         for e in passed_through:
             try:
-                if m.reached(e, evaluated(e)):
+                if m.reached(light(e, cancel=False), evaluated(e)):  # padding (+ 0*Sum(...)) is no milestone
                     reached.append(m.name)
                     break
             except Exception:  # noqa: BLE001 (a shape that cannot be tested is not reached)
@@ -97,7 +97,7 @@ def score_steps(spec: dict, results: list, budget: float) -> dict:
             trivial = len(steps) - len(done)
             return _zero(question, f"right, but show your work: at least {question.min_steps} steps that each do "
                                    f"some work (you gave {len(done)}"
-                                   + (f"; {trivial} only rewrote the step before, with + 0, 1* or a new order"
+                                   + (f"; {trivial} only padded the step before, with + 0, 1*, x - x, 2x/2 or a new order"
                                       if trivial else "") + ")")
         if missing:
             score = _partial(question, reached)
