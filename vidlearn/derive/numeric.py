@@ -235,21 +235,16 @@ def _light_mul(args, cancel: bool = True):
             factors.append(a)
     if number == 0:
         return sympy.Integer(0)
-    # a factor and its inverse cancel (x*y/x); equal factors are not merged (N*N is not N**2)
-    powers: dict = {}
+    # a factor and its inverse cancel in pairs (x*y/x, N*N/N); equal factors are not merged (N*N is not N**2)
+    kept: list = []
     for a in factors:
         base, exp = (a.args[0], a.args[1]) if isinstance(a, sympy.Pow) else (a, sympy.Integer(1))
-        powers.setdefault(base, []).append(exp)
-    kept = []
-    for a in factors:
-        base = a.args[0] if isinstance(a, sympy.Pow) else a
-        exps = powers.get(base)
-        if exps is None:
-            continue
-        if cancel and all(isinstance(x, sympy.Rational) for x in exps) and sum(exps) == 0:
-            del powers[base]
-            continue
-        kept.append(a)
+        partner = next((i for i, k in enumerate(kept) if cancel and (k.args[0] if isinstance(k, sympy.Pow) else k) == base
+                        and (k.args[1] if isinstance(k, sympy.Pow) else sympy.Integer(1)) == -exp), None)
+        if partner is None:
+            kept.append(a)
+        else:
+            del kept[partner]
     if number != 1:
         kept.append(number)
     if not kept:
