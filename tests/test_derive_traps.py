@@ -64,6 +64,27 @@ FALSE_STEPS = [
     ("2d_k", "d_k + 2", {"d_k": "positive integer"}),
     ("x^2 − 1", "(x − 1)(x + 2)", {"x": "real"}),
     (r"\frac{1}{2}", "0.5000000000000000000000000000001", {}),
+    # the second hostile review: constants beyond the working precision, thresholds that are too
+    # large to evaluate, thresholds of cubics, square roots and of two symbols, limits of sums
+    ("atan(1/2) + atan(1/3)", "pi/4 + 10**-1000", {}),
+    ("atan(x) + atan(1/x)", "pi/2 + 10**-1000", {"x": "positive"}),
+    ("10**2000*(atan(1/2) + atan(1/3))", "10**2000*pi/4 + 10**900", {}),
+    ("x*exp(10**-1000)", "x", {"x": "real"}),
+    ("factorial(n)/factorial(n - 1)", "Min(n, 2500)", {"n": "positive integer"}),
+    ("binomial(n, 2)", "n*(n - 1)/2 + KroneckerDelta(n, 5000)", {"n": "positive integer"}),
+    ("Min(x, y + 10**7)", "x", {}),
+    ("Max(x, 10**13*y)", "10**13*y", {"x": "positive", "y": "positive"}),
+    ("Abs(x - 10**13*y)", "10**13*y - x", {"x": "positive", "y": "positive"}),
+    ("Min(sqrt(x), 10**4)", "sqrt(x)", {"x": "positive"}),
+    ("Min(x**3, 10**20)", "x**3", {"x": "positive"}),
+    ("floor(x**3/10**20)", "0", {"x": "positive"}),
+    ("Min(n**3, 10**19)", "n**3", {"n": "integer"}),
+    ("KroneckerDelta(n**3, 10**21)", "0", {"n": "integer"}),
+    ("KroneckerDelta(n, m + 10**7)", "0", {"n": "integer", "m": "integer"}),
+    ("Sum(KroneckerDelta(k, 500), (k, 1, n))", "0", {"n": "positive integer"}),
+    ("Sum(floor(k/400), (k, 1, n))", "0", {"n": "positive integer"}),
+    ("Sum(i*Sum(KroneckerDelta(j, 25), (j, 1, n)), (i, 1, n))", "0", {"n": "positive integer"}),
+    ("sin(x)**2", "1 - cos(x)**2 + 10**-300", {}),
 ]
 
 
@@ -256,3 +277,67 @@ def test_sign_error_is_named_and_no_factor_hint_for_a_non_factor():
     assert "The sign is flipped" in r.message, r.message
     r = Derivation("sin(x)", {"x": "real"}).step("x", "small angle").check()
     assert not r.ok and "factor" not in r.message, r.message
+
+
+def test_sympy_objects_with_thresholds_out_of_the_sampled_range():
+    n, x = sp.Symbol("n", positive=True, integer=True), sp.Symbol("x", real=True)
+    for start, step in [(sp.Mod(n, 1000003), n), (sp.Piecewise((0, x**3 > 10**21), (x, True)), x),
+                        (sp.Heaviside(x**3 - 10**21), sp.Integer(0))]:
+        r = Derivation(start).step(step, "a false step").check()
+        assert not r.ok, (start, r.message)
+
+
+AMBIGUOUS = [
+    # what a student could mean two ways is refused, with both readings, never guessed
+    "Var(2X)", "f(x + y)", "E(X^2)", r"\mathrm{Var}(2X)", "a/2c", "1/2x", "x/2y", "2e-1", "1e-6", "n!!",
+    "d_k # + 1", "ln x", r"\frac{dy}{dx}", r"\frac{d}{dx} x^2", r"\sin^{-1}(x)", "|x|",
+]
+
+
+@pytest.mark.parametrize("text", AMBIGUOUS)
+def test_ambiguous_notation_is_refused(text):
+    with pytest.raises(ValueError):
+        read(text, known={"x", "y", "a", "c", "X", "d_k", "n"})
+
+
+def test_readings_that_used_to_be_wrong():
+    x = sp.Symbol("x")
+    for text, meant in [(r"\sin 2x", sp.sin(2 * x)), ("√2x", sp.sqrt(2) * x), ("x₁", sp.Symbol("x_1")),
+                        (r"\frac12", sp.Rational(1, 2))]:
+        assert sp.simplify(read(text).expr - meant) == 0, text
+    assert read("ab/c", known={"a", "b", "c"}).notes[0] == "ab read as a*b"
+    with pytest.raises(ValueError, match="divides by an implicit product"):
+        read("a/bc", known={"a", "b", "c"})
+
+
+def test_printing_a_hostile_step_is_bounded_and_never_raises():
+    from vidlearn.derive import preview
+
+    for step in ["x + Product(k**k, (k, 1, 4999))", "x + 0*exp(exp(exp(exp(10))))"]:
+        t = time.monotonic()
+        d = Derivation("x", step_seconds=3).step(step, "hostile")
+        r = d.check()
+        assert r._repr_markdown_() and d._repr_markdown_() and preview(step)._repr_markdown_()
+        assert time.monotonic() - t < 30
+
+
+def test_matrix_arithmetic_while_reading_is_bounded():
+    rows = "[" + ",".join("[" + ",".join(f"a{i}{j}" for j in range(6)) + "]" for i in range(6)) + "]"
+    t = time.monotonic()
+    with pytest.raises(ValueError, match="inverses of matrices up to"):
+        Derivation(f"Matrix({rows})").step(f"Matrix({rows})**-1", "invert")
+    assert time.monotonic() - t < 5
+
+
+def test_subs_replaces_symbols_only():
+    with pytest.raises(ValueError, match="not a symbol"):
+        Derivation("1").step("2", "one is two", subs={"1": "2"})
+    assert Derivation("x**2").step("4", "at x = 2", subs={"x": "2"}).check().ok
+
+
+def test_counterexample_is_shown_with_the_digits_that_tell_the_sides_apart():
+    r = Derivation("Min(x, 10**7)", {"x": "real"}).step("x", "drop the Min").check()
+    point, sides = r.message.split("At ")[1].split(":", 1)
+    previous, this = (part.split("=")[1].strip(" .") for part in sides.split(","))
+    assert previous != this, r.message
+

@@ -270,8 +270,8 @@ class Derivation:
             return proved, "symbolic", None
         v = self._numeric(a, b, rng)
         if v.equal is None:
-            return None, (f"only {v.points} of {v.tried} points could be evaluated at {numeric.DIGITS} digits, "
-                          f"and sympy could not simplify the difference"), None
+            return None, v.why or (f"only {v.points} of {v.tried} points could be evaluated at {numeric.DIGITS} "
+                                   f"digits, and sympy could not simplify the difference"), None
         return v.equal, v.how, v.counterexample
 
     def _explain(self, index: int, reason: str, prev, cur, how: str, counter) -> str:
@@ -291,7 +291,8 @@ class Derivation:
         if counter is not None:
             point, va, vb = counter
             at = ", ".join(f"{k} = {numeric.approx(v)}" for k, v in point.items())
-            msg.append(f"At {at or 'the values given'}: previous = {numeric.approx(va)}, this = {numeric.approx(vb)}.")
+            sa, sb, differ = numeric.approx_pair(va, vb)
+            msg.append(f"At {at or 'the values given'}: previous = {sa}, this = {sb}{differ}.")
             msg += self._domain_hint(prev, cur, point)
         for m in self.misconceptions:
             if m.step not in (None, index) or m.expr is None:

@@ -24,7 +24,8 @@ from typing import Any, Callable
 import sympy
 from sympy.core.evalf import evalf as _evalf
 
-__all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_numbers", "sample_points",
+__all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_numbers", "sample_points", "approx_pair",
+           "extreme_constant",
            "Verdict", "numeric_equal", "entries", "symbols_in", "bound_symbols"]
 
 DIGITS = 50
@@ -299,48 +300,70 @@ def _difference_parts(d) -> tuple[bool, list[tuple[int, bool]]]:
 
 
 def compare_numbers(a, b) -> bool | None:
+    """Whether two numbers are equal (see :func:`_compare`)."""
+    return _compare(a, b)[0]
+
+
+def _compare(a, b) -> tuple[bool | None, bool]:
     """Whether two numbers are equal: decided exactly, or to :data:`DIGITS` digits relative to their
     size; None if either cannot be evaluated reliably (infinite, undefined, or too much cancellation).
 
     Unequal only where some part (real or imaginary) of the difference is certainly nonzero; equal
-    only where no digit of the difference survives at the working precision."""
+    only where no digit of the difference survives at the working precision. The second value says
+    whether the verdict is exact (rather than to the working precision)."""
     if a == b:
-        return True
+        return True, True
     for v in (a, b):
         if not getattr(v, "is_number", False) or v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            return None
+            return None, False
     ea = _exact(a)
     eb = _exact(b) if ea is not None else None
     if ea is not None and eb is not None:
-        return ea == eb
+        return ea == eb, True
     d = a - b
     if d == 0:
-        return True
+        return True, True
     ed = _exact(d)
     if ed is not None and ed != (0, 0):
-        return False
+        return False, True
     try:
         nonzero, pd = _difference_parts(d)
         if nonzero:
-            return False
+            return False, False
         pa, pb = _parts(a, _PREC), _parts(b, _PREC)
     except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
-        return None
+        return None, False
     if not pd:
-        return True
+        return True, False
     if not all(sure for _, sure in pa + pb):
-        return None
+        return None, False
     # no sure digit of the difference: zero to the working precision, relative to the two sides
-    return True if _size(pd) <= max(_size(pa), _size(pb), 0.0) - DIGITS * 3.33 else None
+    return (True if _size(pd) <= max(_size(pa), _size(pb), 0.0) - DIGITS * 3.33 else None), False
 
 
-def approx(v, digits: int = 6) -> str:
-    """A number for a message: real as a real, complex as ``a + b*I``."""
+def approx(v, digits: int = 6, integers: bool = True) -> str:
+    """A number for a message: an integer as it is, a real as a real, complex as ``a + b*I``."""
+    if integers and isinstance(v, sympy.Integer) and abs(v) < 10**15:
+        return str(v)
     try:
         n = sympy.N(v, digits)
     except (TypeError, ValueError, ArithmeticError):
         return sympy.sstr(v)
     return sympy.sstr(n)
+
+
+def approx_pair(a, b) -> tuple[str, str, str]:
+    """Two different numbers as a message shows them: with as many digits as it takes to tell them
+    apart (up to 30), and, if that is not enough, their difference."""
+    integers = isinstance(a, sympy.Integer) and isinstance(b, sympy.Integer)
+    for digits in (6, 12, 20, 30):
+        sa, sb = approx(a, digits, integers), approx(b, digits, integers)
+        if sa != sb:
+            return sa, sb, ""
+    try:
+        return sa, sb, f" (they differ by {sympy.sstr((a - b).evalf(3, maxn=4000))})"
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return sa, sb, ""
 
 
 # --------------------------------------------------------------------------- points
@@ -425,15 +448,22 @@ def _value(kind: _Kind, band: int, rng: random.Random):
 
 
 _SWITCHES = (sympy.floor, sympy.ceiling, sympy.Abs, sympy.sign, sympy.Min, sympy.Max, sympy.Heaviside,
-             sympy.KroneckerDelta, sympy.Piecewise, sympy.frac)
+             sympy.KroneckerDelta, sympy.Piecewise, sympy.frac, sympy.Mod)
+_MAX_EQUATIONS, _MAX_THRESHOLDS, _MAX_DEGREE = 40, 24, 8
 
 
 def _switch_equations(e) -> list:
-    """Expressions whose zeros are where a piecewise function in ``e`` changes its rule."""
-    out = []
+    """Expressions whose zeros are where a piecewise function in ``e`` changes its rule.
+
+    Inside a sum or product, a rule that changes at a value of the index (``KroneckerDelta(k, 500)``)
+    changes the sum where a limit reaches that value: ``n - 500`` for ``Sum(..., (k, 1, n))``."""
+    out: list = []
     for node in sympy.preorder_traversal(e):
         if isinstance(node, (sympy.floor, sympy.ceiling, sympy.frac)):
             out += [node.args[0] - k for k in (0, 1, -1, 2)]
+        elif isinstance(node, sympy.Mod):
+            a, m = node.args
+            out += [a - m * k for k in (0, 1, -1, 2)]
         elif isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
             out.append(node.args[0])
         elif isinstance(node, (sympy.Min, sympy.Max)):
@@ -445,31 +475,104 @@ def _switch_equations(e) -> list:
             for _, cond in node.args:
                 if isinstance(cond, sympy.core.relational.Relational):
                     out.append(cond.lhs - cond.rhs)
-        if len(out) > 24:
+        elif isinstance(node, (sympy.Sum, sympy.Product)):
+            for lim in node.limits:
+                k, lo, hi = lim
+                for g in _switch_equations(node.args[0]):
+                    if k not in g.free_symbols:
+                        continue
+                    try:
+                        poly = sympy.Poly(g, k)
+                    except (sympy.PolynomialError, sympy.GeneratorsNeeded, ValueError, TypeError):
+                        continue
+                    if poly.degree() == 1:
+                        root = -poly.all_coeffs()[1] / poly.all_coeffs()[0]
+                        out += [hi - root, lo - root]
+        if len(out) > _MAX_EQUATIONS:
             break
     return out
 
 
-def _thresholds(exprs, syms) -> list[tuple[sympy.Symbol, Any]]:
-    found = []
-    for e in exprs:
-        for x in entries(e):
-            for g in _switch_equations(x):
-                for s in g.free_symbols & set(syms):
-                    try:
-                        poly = sympy.Poly(g, s)
-                    except (sympy.PolynomialError, sympy.GeneratorsNeeded, ValueError, TypeError):
-                        continue
-                    if poly.degree() not in (1, 2) or any(c.free_symbols for c in poly.all_coeffs()):
-                        continue
-                    for root in sympy.roots(poly, multiple=True):
-                        if root.is_real:
-                            found.append((s, root))
-    return found[:16]
+def _as_rational(v) -> sympy.Rational | None:
+    try:
+        v = sympy.N(v, 30)
+        if not v.is_number or not v.is_real or not v.is_finite:
+            return None
+        return sympy.Rational(str(v)) if not isinstance(v, sympy.Rational) else v
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
 
 
-def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | None = None) -> list[dict]:
-    """``n`` points over the bands, then points at and around every threshold found."""
+def _real_roots(h, s) -> list[sympy.Rational]:
+    """Real zeros of ``h`` in ``s`` (``h``'s other symbols already replaced by numbers), as rationals
+    close to them: exact real roots of polynomials up to degree 8, else what ``solve`` finds."""
+    try:
+        poly = sympy.Poly(h, s)
+        if not 1 <= poly.degree() <= _MAX_DEGREE or any(c.free_symbols for c in poly.all_coeffs()):
+            raise sympy.PolynomialError
+        if all(isinstance(c, sympy.Rational) for c in poly.all_coeffs()):
+            roots = sympy.real_roots(poly)
+        else:
+            roots = [r for r in poly.nroots(n=30) if abs(sympy.im(r)) < 1e-20]
+    except (sympy.PolynomialError, sympy.GeneratorsNeeded, sympy.polys.polyerrors.PolynomialError,
+            ValueError, TypeError, NotImplementedError):
+        try:
+            roots = sympy.solve(h, s)
+        except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError, IndexError, KeyError):
+            return []
+    out = []
+    for r in roots[:8]:
+        q = _as_rational(r)
+        if q is not None and q not in out:
+            out.append(q)
+    return out
+
+
+def _thresholds(exprs, syms, bases: list[dict], found: list) -> None:
+    """Append to ``found`` (base point, symbol, value) where a piecewise function in ``exprs`` changes
+    its rule: the symbol's value there, the other symbols at the base point's (real) values."""
+    seen: set = set()
+    equations = [g for e in exprs for x in entries(e) for g in _switch_equations(x)]
+    for g in equations:
+        if g in seen:
+            continue
+        seen.add(g)
+        if not g.free_symbols <= set(syms):
+            continue  # it holds an index bound by a sum: its limits carry the threshold (see _switch_equations)
+        present = sorted(g.free_symbols, key=lambda u: u.name)
+        for s in present:
+            others = [u for u in present if u != s]
+            for base in bases if others else bases[:1]:
+                h = g.xreplace({u: base[u] for u in others}) if others else g
+                for root in _real_roots(h, s):
+                    found.append((base, s, root))
+                if len(found) >= _MAX_THRESHOLDS:
+                    return
+
+
+def _near(t: sympy.Rational, kind: _Kind) -> list:
+    """Values at and either side of a threshold: the integers around it, or t, t ± 1e-7·|t|, t ± 1/2."""
+    if kind.integer:
+        fl = sympy.floor(t)
+        near = [fl - 1, fl, fl + 1] + ([fl + 2] if fl != t else [])
+    else:
+        eps = sympy.Rational(1, 10**7) * max(1, abs(t))
+        near = [t, t - eps, t + eps, t - sympy.Rational(1, 2), t + sympy.Rational(1, 2)]
+    out = []
+    for v in near:
+        if (kind.sign == 1 and v <= 0) or (kind.sign == 0 and v < 0) or (kind.sign in (-1, -2) and v > 0) or (
+                kind.sign == -1 and v == 0):
+            continue
+        if kind.parity is not None and kind.integer and int(v) % 2 != kind.parity:
+            continue
+        out.append(sympy.Integer(v) if kind.integer else v)
+    return out
+
+
+def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | None = None,
+                  limit: Callable[[], Any] | None = None) -> list[dict]:
+    """``n`` points over the bands, then points at and around every threshold found (the first
+    ``n`` points are the random ones). ``limit()`` bounds the search for thresholds."""
     bound = bound_symbols(*exprs)
     nested = any(node.args[0].has(sympy.Sum, sympy.Product) for e in exprs for x in entries(e)
                  for node in sympy.preorder_traversal(x) if isinstance(node, (sympy.Sum, sympy.Product)))
@@ -477,25 +580,30 @@ def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | Non
     kinds = {s: (overrides or {}).get(s) or _kind(s, s in bound, cap) for s in syms}
     offsets = {s: rng.randint(0, 11) for s in syms}
     points = [{s: _value(kinds[s], i + offsets[s], rng) for s in syms} for i in range(n)]
-    for s, t in _thresholds(exprs, syms):
-        kind = kinds[s]
-        t = sympy.nsimplify(t) if not isinstance(t, sympy.Rational) else t
-        if not isinstance(t, sympy.Rational):
-            t = _rational(float(t), 15)
-        eps = sympy.Rational(1, 10**7) * max(1, abs(t))
-        near = [t, t - 1, t + 1] if kind.integer else [t, t - eps, t + eps, t - sympy.Rational(1, 2),
-                                                      t + sympy.Rational(1, 2)]
-        for v in near:
-            if kind.integer and not (isinstance(v, sympy.Integer)):
-                continue
-            if (kind.sign == 1 and v <= 0) or (kind.sign == 0 and v < 0) or (kind.sign == -1 and v >= 0):
-                continue
-            if kind.parity is not None and kind.integer and int(v) % 2 != kind.parity:
-                continue
-            p = {u: _value(kinds[u], rng.randint(0, 11), rng) for u in syms}
+    # the other symbols of a threshold take real values: Min, Max, floor, ... compare real numbers
+    real = {s: _Kind(k.integer, k.sign, True, k.parity, k.bound, k.nonzero, k.cap) for s, k in kinds.items()}
+    bases = [{s: _value(real[s], rng.randint(0, 11), rng) for s in syms} for _ in range(2)]
+    found: list = []
+    try:
+        with (limit() if limit is not None else _no_limit()):
+            _thresholds(exprs, syms, bases, found)
+    except BaseException as err:  # the search ran out of time: the thresholds found so far
+        if type(err).__name__ != "CheckTimeout":
+            raise
+    for base, s, t in found:
+        for v in _near(t, kinds[s]):
+            p = dict(base)
             p[s] = v
             points.append(p)
     return points
+
+
+class _no_limit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 @dataclass
@@ -506,10 +614,42 @@ class Verdict:
     points: int  # points at which both sides could be evaluated
     tried: int
     counterexample: tuple | None = None  # (point, value of a, value of b)
+    why: str = ""  # why it is undecided, when it is for a reason other than too few points
 
     @property
     def how(self) -> str:
         return f"numeric: {self.points} points, {DIGITS} digits"
+
+
+def _log10_size(v) -> float | None:
+    if isinstance(v, sympy.Rational):
+        return (abs(v.p).bit_length() - v.q.bit_length()) * 0.30103
+    try:
+        parts = _parts(v, 30)
+    except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError, RecursionError):
+        return None
+    return _size(parts) * 0.30103 if parts else None
+
+
+def extreme_constant(*exprs) -> str | None:
+    """A constant part of ``exprs`` beyond what :data:`DIGITS`-digit evaluation can weigh against the
+    rest (``10**-1000``, ``exp(-exp(10))``, ``10**2000``): a step equal only to within the tolerance
+    cannot vouch for it."""
+    seen = 0
+    for e in exprs:
+        for x in entries(e):
+            stack = [x]
+            while stack and seen < 400:
+                node = stack.pop()
+                seen += 1
+                if not isinstance(node, sympy.Basic) or isinstance(node, sympy.Tuple):
+                    continue
+                if node.is_number and node != 0 and not isinstance(node, (sympy.Sum, sympy.Product)):
+                    size = _log10_size(node)
+                    if size is not None and abs(size) > DIGITS:
+                        return _short(node)
+                stack.extend(node.args)
+    return None
 
 
 def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
@@ -518,14 +658,18 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
 
     ``limit()`` gives a context manager bounding one point's evaluation (a point that runs out of
     time, or cannot be evaluated, is skipped; too many skipped points leave the question undecided).
+    Equal needs every point that could be evaluated to agree, and more: that no threshold point was
+    too large or too slow to evaluate (the step could change its rule there), and, where a point
+    agreed only to the working precision, that no constant in the step is beyond that precision.
     """
     syms = symbols_in(a, b)
     if not syms:
         points = [{}]
     else:
-        points = sample_points(syms, [a, b], n, rng, overrides)
-    valid = 0
-    for point in points:
+        points = sample_points(syms, [a, b], n, rng, overrides, limit)
+    n_random = n if syms else 1
+    valid, approximate, blind = 0, False, None
+    for index, point in enumerate(points):
         try:
             with limit():
                 verdicts = []
@@ -533,12 +677,14 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
                 for ea, eb in zip(entries(a), entries(b)):
                     va = carried_out(evaluated(ea, point))
                     vb = carried_out(evaluated(eb, point))
-                    v = compare_numbers(va, vb)
+                    v, exact = _compare(va, vb)
                     verdicts.append(v)
                     values.append((va, vb))
+                    approximate = approximate or (v is True and not exact)
                     if v is False:
                         break
         except TooLarge:
+            blind = blind or (point if index >= n_random else None)
             continue
         except (ArithmeticError, ValueError, TypeError, AttributeError, NotImplementedError, RecursionError,
                 MemoryError, IndexError, KeyError):
@@ -546,6 +692,7 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
         except BaseException as err:  # the point ran out of time: skip it
             if type(err).__name__ != "CheckTimeout":
                 raise
+            blind = blind or (point if index >= n_random else None)
             continue
         if False in verdicts:
             va, vb = values[verdicts.index(False)]
@@ -553,5 +700,24 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
         if None in verdicts:
             continue
         valid += 1
-    need = 1 if not syms else max(8, (2 * len(points)) // 3)
-    return Verdict(True if valid >= need else None, valid, len(points))
+    need = 1 if not syms else max(8, (2 * n_random) // 3)
+    if valid < need:
+        return Verdict(None, valid, len(points))
+    if blind is not None:
+        at = ", ".join(f"{k} = {approx(v)}" for k, v in blind.items())
+        return Verdict(None, valid, len(points), why=f"it agrees where it could be evaluated, but not at {at}, "
+                                                     f"where a piecewise part changes its rule (too large or too "
+                                                     f"slow to evaluate there)")
+    if approximate:
+        try:
+            with limit():
+                tiny = extreme_constant(a, b)
+        except BaseException as err:
+            if type(err).__name__ != "CheckTimeout":
+                raise
+            tiny = "(a constant too slow to size)"
+        if tiny is not None:
+            return Verdict(None, valid, len(points), why=f"the sides agree to {DIGITS} digits, but the constant "
+                                                         f"{tiny} is beyond what {DIGITS}-digit evaluation can "
+                                                         f"weigh: it could be the difference")
+    return Verdict(True, valid, len(points))
