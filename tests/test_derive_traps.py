@@ -85,6 +85,22 @@ FALSE_STEPS = [
     ("Sum(floor(k/400), (k, 1, n))", "0", {"n": "positive integer"}),
     ("Sum(i*Sum(KroneckerDelta(j, 25), (j, 1, n)), (i, 1, n))", "0", {"n": "positive integer"}),
     ("sin(x)**2", "1 - cos(x)**2 + 10**-300", {}),
+    # the third: a difference below 50 digits at every point (tanh saturated, cos flat, a term too
+    # small for its sum), thresholds solve() cannot find, degree 9 and 20, branch points, poles, and
+    # bound symbols past the cap
+    ("1", "tanh(x**2 + 10000)", {"x": "real"}),
+    ("0", "log(1 + exp(-x**2 - 10000))", {"x": "real"}),
+    ("1", "cos(exp(-x**2 - 10000))", {"x": "real"}),
+    ("1", "sqrt(1 + exp(-x**2 - 10000))", {"x": "real"}),
+    ("pi/2", "atan(exp(x**2 + 10000))", {"x": "real"}),
+    ("1", "cos(2**(-n - 5000))", {"n": "positive integer"}),
+    ("0", "Max(0, 1 - 10**20*(x + sin(x) - 7)**2)", {"x": "real"}),
+    ("0", "Max(0, 1 - 10**20*(x**9 - 3*x - 1000)**2)", {"x": "real"}),
+    ("0", "Max(0, 1 - 10**20*(x**20 - 3*x - 1000)**2)", {"x": "real"}),
+    ("10**7 - x", "sqrt(x**2 - 20000000*x + 100000000000000)", {"x": "real"}),
+    ("2000000 - n", "sqrt(n**2 - 4000000*n + 4000000000000)", {"n": "positive integer"}),
+    ("x", "atan(tan(x/10**7))*10**7", {"x": "real"}),
+    ("Sum(i, (i, 1, n))", "n*(n + 1)/2 + Product(n - k, (k, 1, 300))", {"n": "positive integer"}),
 ]
 
 

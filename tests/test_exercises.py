@@ -311,6 +311,10 @@ PADDED = [
     ("ex06.fusion_attention_cost", [("2*n_x**2*d + 2*n_v**2*d + 2*n_x*n_v*d + 2*n_v*n_x*d + 1 - 1", "a"),
                                     ("2*n_x**2*d + 2*n_v**2*d + 2*n_x*n_v*d + 2*n_v*n_x*d", "b")]),
     ("ex05.model3_attention_macs", [("2*d*n_t*N*(N + n_t)*N/N", "a"), ("2*d*n_t*N*(N + n_t)", "b")]),
+    ("ex05.model3_attention_macs", [("2*d*n_t*N*(N + n_t)*(n_t/n_t)**2", "a"), ("2*d*n_t*N*(N + n_t)", "b")]),
+    ("ex03.causal_pairs", [("T*(T + 1)/2 + Sum(0, (t, 1, T))", "a"), ("T*(T + 1)/2", "b")]),
+    ("ex03.causal_pairs", [("T**2/2 + T/2 + Sum(t - t, (t, 1, T))", "a"), ("T*(T + 1)/2", "b")]),
+    ("ex01.var_qk", [("d_k + Sum(0, (i, 1, d_k))", "a"), ("d_k", "b")]),
 ]
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import sympy
+from mpmath.libmp.libhyper import NoConvergence
 from sympy.core.evalf import evalf as _evalf
 
 __all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_numbers", "sample_points", "approx_pair",
@@ -187,8 +188,10 @@ def light(e, cancel: bool = True):
     if isinstance(e, sympy.Pow):
         if args[1] == 1:
             return args[0]
-        if args[1] == 0:
+        if args[1] == 0 or args[0] == 1:
             return sympy.Integer(1)
+    if isinstance(e, sympy.Sum) and args[0] == 0 or isinstance(e, sympy.Product) and args[0] == 1:
+        return sympy.Integer(0 if isinstance(e, sympy.Sum) else 1)  # Sum(0, ...), Sum(t - t, ...)
     with sympy.evaluate(False):
         return e.func(*args)
 
@@ -226,6 +229,8 @@ def _negated(t):
 def _light_mul(args, cancel: bool = True):
     flat = []
     for a in args:
+        if isinstance(a, sympy.Pow) and isinstance(a.args[0], sympy.Mul) and isinstance(a.args[1], sympy.Integer):
+            a = sympy.Mul(*[sympy.Pow(f, a.args[1], evaluate=False) for f in a.args[0].args], evaluate=False)
         flat.extend(a.args if isinstance(a, sympy.Mul) else [a])
     number = sympy.Integer(1)
     factors = []
@@ -237,9 +242,18 @@ def _light_mul(args, cancel: bool = True):
     if number == 0:
         return sympy.Integer(0)
     # a factor and its inverse cancel in pairs (x*y/x, N*N/N); equal factors are not merged (N*N is not N**2)
+    def split(f):
+        return (f.args[0], f.args[1]) if isinstance(f, sympy.Pow) else (f, sympy.Integer(1))
+
+    if cancel:  # a base whose powers multiply to 1 goes (t**2/(t*t)), whatever the grouping
+        totals: dict = {}
+        for a in factors:
+            base, exp = split(a)
+            totals[base] = totals.get(base, 0) + exp if isinstance(exp, sympy.Rational) else None
+        factors = [a for a in factors if totals.get(split(a)[0]) != 0]
     kept: list = []
     for a in factors:
-        base, exp = (a.args[0], a.args[1]) if isinstance(a, sympy.Pow) else (a, sympy.Integer(1))
+        base, exp = split(a)
         partner = next((i for i, k in enumerate(kept) if cancel and (k.args[0] if isinstance(k, sympy.Pow) else k) == base
                         and (k.args[1] if isinstance(k, sympy.Pow) else sympy.Integer(1)) == -exp), None)
         if partner is None:
@@ -411,7 +425,10 @@ def _signed(v, kind: _Kind, rng: random.Random):
 
 def _integer(kind: _Kind, band: int, rng: random.Random) -> sympy.Integer:
     cap = kind.cap
-    ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), min(300, cap)), (min(301, cap), cap)]
+    if kind.bound:  # a sum's limit: mostly up to the cap, one band in five past it (to 5x the cap)
+        ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), cap), (min(21, cap), cap), (cap + 1, 5 * cap)]
+    else:
+        ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), min(300, cap)), (min(301, cap), cap)]
     lo, hi = ranges[band % len(ranges)]
     if lo > hi:
         lo, hi = ranges[2]
@@ -449,7 +466,7 @@ def _value(kind: _Kind, band: int, rng: random.Random):
 
 _SWITCHES = (sympy.floor, sympy.ceiling, sympy.Abs, sympy.sign, sympy.Min, sympy.Max, sympy.Heaviside,
              sympy.KroneckerDelta, sympy.Piecewise, sympy.frac, sympy.Mod)
-_MAX_EQUATIONS, _MAX_THRESHOLDS, _MAX_DEGREE = 40, 24, 8
+_MAX_EQUATIONS, _MAX_THRESHOLDS, _MAX_DEGREE, _MAX_POLY_DEGREE = 40, 24, 8, 60
 
 
 def _switch_equations(e) -> list:
@@ -471,6 +488,14 @@ def _switch_equations(e) -> list:
             out += [a[i] - a[j] for i in range(len(a)) for j in range(i + 1, len(a))][:6]
         elif isinstance(node, sympy.KroneckerDelta):
             out.append(node.args[0] - node.args[1])
+        elif isinstance(node, sympy.binomial):  # zero below its lower index: binomial(n, 301) for n <= 300
+            out += [node.args[0] - node.args[1], node.args[1]]
+        elif isinstance(node, sympy.Pow) and not (isinstance(node.args[1], sympy.Integer)):
+            out.append(node.args[0])  # a root's branch point: sqrt((x - 10**7)**2) is |x - 10**7|
+        elif isinstance(node, sympy.log):
+            out.append(node.args[0])
+        elif isinstance(node, (sympy.tan, sympy.cot)):
+            out.append(sympy.cos(node.args[0]) if isinstance(node, sympy.tan) else sympy.sin(node.args[0]))
         elif isinstance(node, sympy.Piecewise):
             for _, cond in node.args:
                 if isinstance(cond, sympy.core.relational.Relational):
@@ -503,34 +528,71 @@ def _as_rational(v) -> sympy.Rational | None:
         return None
 
 
-def _real_roots(h, s) -> list[sympy.Rational]:
+def _real_roots(h, s) -> tuple[list[sympy.Rational], bool]:
     """Real zeros of ``h`` in ``s`` (``h``'s other symbols already replaced by numbers), as rationals
-    close to them: exact real roots of polynomials up to degree 8, else what ``solve`` finds."""
+    close to them, and whether that list can be trusted to be complete: polynomials (exact roots up
+    to degree 8, numerical ones up to degree 60), else what ``solve`` finds; where ``solve`` fails,
+    sign changes on a grid over ±1e-6..1e8 (a narrow spike between grid points can hide there, so
+    the list is then not complete)."""
     try:
         poly = sympy.Poly(h, s)
-        if not 1 <= poly.degree() <= _MAX_DEGREE or any(c.free_symbols for c in poly.all_coeffs()):
+        if any(c.free_symbols for c in poly.all_coeffs()) or not all(c.is_number for c in poly.all_coeffs()):
             raise sympy.PolynomialError
-        if all(isinstance(c, sympy.Rational) for c in poly.all_coeffs()):
-            roots = sympy.real_roots(poly)
+        if poly.degree() < 1:
+            return [], True
+        if poly.degree() > _MAX_POLY_DEGREE:
+            return _grid_roots(h, s), False
+        if poly.degree() <= _MAX_DEGREE and all(isinstance(c, sympy.Rational) for c in poly.all_coeffs()):
+            roots, complete = sympy.real_roots(poly), True
         else:
-            roots = [r for r in poly.nroots(n=30) if abs(sympy.im(r)) < 1e-20]
+            roots = [sympy.re(r) for r in poly.nroots(n=30, maxsteps=200) if abs(sympy.im(r)) <= 1e-20 * (1 + abs(r))]
+            complete = True
     except (sympy.PolynomialError, sympy.GeneratorsNeeded, sympy.polys.polyerrors.PolynomialError,
-            ValueError, TypeError, NotImplementedError):
+            NoConvergence, ValueError, TypeError, NotImplementedError):
         try:
-            roots = sympy.solve(h, s)
+            roots, complete = list(sympy.solve(h, s)), True
         except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError, IndexError, KeyError):
-            return []
+            roots, complete = _grid_roots(h, s), False
     out = []
-    for r in roots[:8]:
+    for r in roots[:12]:
         q = _as_rational(r)
         if q is not None and q not in out:
             out.append(q)
-    return out
+    return out, complete
 
 
-def _thresholds(exprs, syms, bases: list[dict], found: list) -> None:
+def _grid_roots(h, s) -> list[sympy.Rational]:
+    """Where ``h`` changes sign on a grid of 300 points over ±1e-6..1e8, bisected to 30 digits."""
+    grid = sorted({sympy.Integer(0)} | {sign * _rational(10 ** (-6 + 14 * i / 149), 6) for i in range(150)
+                                        for sign in (1, -1)})
+    values = []
+    for v in grid:
+        try:
+            values.append(sympy.N(h.xreplace({s: v}), 20))
+        except (TypeError, ValueError, ArithmeticError, AttributeError):
+            values.append(None)
+    roots = []
+    for (lo, flo), (hi, fhi) in zip(zip(grid, values), zip(grid[1:], values[1:])):
+        if flo is None or fhi is None or not (flo.is_real and fhi.is_real) or flo * fhi > 0:
+            continue
+        for _ in range(100):  # bisection: the sign is all it needs
+            mid = (lo + hi) / 2
+            fm = sympy.N(h.xreplace({s: mid}), 20)
+            if not fm.is_real:
+                break
+            lo, hi, flo = (mid, hi, fm) if fm * flo > 0 else (lo, mid, flo)
+            if hi - lo <= abs(lo) * sympy.Rational(1, 10**30) + sympy.Rational(1, 10**40):
+                break
+        roots.append(lo)
+        if len(roots) >= 12:
+            break
+    return roots
+
+
+def _thresholds(exprs, syms, bases: list[dict], found: list, blind: list) -> None:
     """Append to ``found`` (base point, symbol, value) where a piecewise function in ``exprs`` changes
-    its rule: the symbol's value there, the other symbols at the base point's (real) values."""
+    its rule: the symbol's value there, the other symbols at the base point's (real) values; and to
+    ``blind`` the equations whose zeros could not all be found."""
     seen: set = set()
     equations = [g for e in exprs for x in entries(e) for g in _switch_equations(x)]
     for g in equations:
@@ -544,7 +606,10 @@ def _thresholds(exprs, syms, bases: list[dict], found: list) -> None:
             others = [u for u in present if u != s]
             for base in bases if others else bases[:1]:
                 h = g.xreplace({u: base[u] for u in others}) if others else g
-                for root in _real_roots(h, s):
+                roots, complete = _real_roots(h, s)
+                if not complete:
+                    blind.append(g)
+                for root in roots:
                     found.append((base, s, root))
                 if len(found) >= _MAX_THRESHOLDS:
                     return
@@ -573,6 +638,11 @@ def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | Non
                   limit: Callable[[], Any] | None = None) -> list[dict]:
     """``n`` points over the bands, then points at and around every threshold found (the first
     ``n`` points are the random ones). ``limit()`` bounds the search for thresholds."""
+    return _sample(syms, exprs, n, rng, overrides, limit)[0]
+
+
+def _sample(syms, exprs, n, rng, overrides=None, limit=None) -> tuple[list[dict], str | None]:
+    """:func:`sample_points`, and what keeps the thresholds from being known in full (None if nothing)."""
     bound = bound_symbols(*exprs)
     nested = any(node.args[0].has(sympy.Sum, sympy.Product) for e in exprs for x in entries(e)
                  for node in sympy.preorder_traversal(x) if isinstance(node, (sympy.Sum, sympy.Product)))
@@ -584,18 +654,24 @@ def sample_points(syms, exprs, n: int, rng: random.Random, overrides: dict | Non
     real = {s: _Kind(k.integer, k.sign, True, k.parity, k.bound, k.nonzero, k.cap) for s, k in kinds.items()}
     bases = [{s: _value(real[s], rng.randint(0, 11), rng) for s in syms} for _ in range(2)]
     found: list = []
+    blind: list = []
+    unknown = None
     try:
         with (limit() if limit is not None else _no_limit()):
-            _thresholds(exprs, syms, bases, found)
+            _thresholds(exprs, syms, bases, found, blind)
     except BaseException as err:  # the search ran out of time: the thresholds found so far
         if type(err).__name__ != "CheckTimeout":
             raise
+        unknown = "the search for the points where its piecewise parts change their rule ran out of time"
+    if blind and unknown is None:
+        unknown = (f"where {_short(blind[0], 60)} changes sign cannot be found in full (only at some points of a "
+                   f"grid), and a piecewise part changes its rule there")
     for base, s, t in found:
         for v in _near(t, kinds[s]):
             p = dict(base)
             p[s] = v
             points.append(p)
-    return points
+    return points, unknown
 
 
 class _no_limit:
@@ -631,6 +707,44 @@ def _log10_size(v) -> float | None:
     return _size(parts) * 0.30103 if parts else None
 
 
+def blind_spot(v) -> str | None:
+    """Where a number, as evaluated at a point, hides something below :data:`DIGITS` digits: a sum
+    with a term that small next to the others (``1 + exp(-10000)``), a function that saturates or
+    is flat there (``tanh(10000)``, ``cos(10**-30)``, ``exp(10**-60)``). A point where the sides agree
+    only to the working precision proves nothing if they differ only there."""
+    seen = 0
+    stack = [v]
+    while stack and seen < 300:
+        node = stack.pop()
+        seen += 1
+        if not isinstance(node, sympy.Basic) or node.is_Atom or isinstance(node, sympy.Tuple):
+            continue
+        if isinstance(node, sympy.Add):
+            sizes = [x for x in (_log10_size(t) for t in node.args) if x is not None]
+            if len(sizes) >= 2 and max(sizes) - min(sizes) > DIGITS:
+                return f"a term of {_short(node, 50)} is {max(sizes) - min(sizes):.0f} digits smaller than another"
+        elif isinstance(node, (sympy.tanh, sympy.atan, sympy.cos, sympy.cosh, sympy.exp)) and node.args[0] != 0:
+            size = _log10_size(node.args[0])
+            flat = size is not None and (
+                (isinstance(node, sympy.tanh) and _real_size(node.args[0]) > 1.8)  # 1 - tanh(u) ~ 2 exp(-2u)
+                or (isinstance(node, sympy.atan) and size > DIGITS)  # pi/2 - atan(u) ~ 1/u
+                or (isinstance(node, (sympy.cos, sympy.cosh)) and size < -DIGITS / 2)  # 1 - cos(u) ~ u²/2
+                or (isinstance(node, sympy.exp) and size < -DIGITS))  # exp(u) - 1 ~ u
+            if flat:
+                return f"{type(node).__name__} is flat to {DIGITS} digits at {_short(node.args[0], 40)}"
+        stack.extend(node.args)
+    return None
+
+
+def _real_size(u) -> float:
+    """log10 of |Re u| (-inf where it is zero or cannot be evaluated)."""
+    try:
+        re_ = _evalf(u, 30, {"maxprec": 200})[0]
+    except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
+        return float("-inf")
+    return (re_[2] + re_[3]) * 0.30103 if re_ is not None and re_[1] != 0 else float("-inf")
+
+
 def extreme_constant(*exprs) -> str | None:
     """A constant part of ``exprs`` beyond what :data:`DIGITS`-digit evaluation can weigh against the
     rest (``10**-1000``, ``exp(-exp(10))``, ``10**2000``): a step equal only to within the tolerance
@@ -663,12 +777,13 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
     agreed only to the working precision, that no constant in the step is beyond that precision.
     """
     syms = symbols_in(a, b)
+    unknown = None
     if not syms:
         points = [{}]
     else:
-        points = sample_points(syms, [a, b], n, rng, overrides, limit)
+        points, unknown = _sample(syms, [a, b], n, rng, overrides, limit)
     n_random = n if syms else 1
-    valid, approximate, blind = 0, False, None
+    valid, approximate, blind, insensitive, n_insensitive = 0, False, None, None, 0
     for index, point in enumerate(points):
         try:
             with limit():
@@ -678,6 +793,10 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
                     va = carried_out(evaluated(ea, point))
                     vb = carried_out(evaluated(eb, point))
                     v, exact = _compare(va, vb)
+                    if v is True and not exact:
+                        spot = blind_spot(va) or blind_spot(vb)
+                        if spot is not None:  # equal only where the difference could not be seen
+                            v, insensitive, n_insensitive = None, spot, n_insensitive + 1
                     verdicts.append(v)
                     values.append((va, vb))
                     approximate = approximate or (v is True and not exact)
@@ -700,9 +819,15 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
         if None in verdicts:
             continue
         valid += 1
-    need = 1 if not syms else max(8, (2 * n_random) // 3)
+    # two thirds of the random points must count; a point where evaluation cannot see a difference is
+    # no evidence either way and does not count against that share, but at least 8 points must
+    need = 1 if not syms else max(8, (2 * (n_random - n_insensitive)) // 3)
     if valid < need:
-        return Verdict(None, valid, len(points))
+        why = (f"at too many points the sides agree only to within what {DIGITS}-digit evaluation cannot see "
+               f"({insensitive})") if insensitive else ""
+        return Verdict(None, valid, len(points), why=why)
+    if unknown is not None:
+        return Verdict(None, valid, len(points), why=f"it agrees at every point tried, but {unknown}")
     if blind is not None:
         at = ", ".join(f"{k} = {approx(v)}" for k, v in blind.items())
         return Verdict(None, valid, len(points), why=f"it agrees where it could be evaluated, but not at {at}, "
