@@ -425,10 +425,9 @@ def _signed(v, kind: _Kind, rng: random.Random):
 
 def _integer(kind: _Kind, band: int, rng: random.Random) -> sympy.Integer:
     cap = kind.cap
-    if kind.bound:  # a sum's limit: mostly up to the cap, one band in five past it (to 5x the cap)
-        ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), cap), (min(21, cap), cap), (cap + 1, 5 * cap)]
-    else:
-        ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), min(300, cap)), (min(301, cap), cap)]
+    ranges = [(0, 3), (4, min(20, cap)), (min(21, cap), min(300, cap)), (min(301, cap), cap)]
+    if band < 0:  # past the cap of a sum's limit (see _sample)
+        ranges = [(cap + 1, 2 * cap), (2 * cap + 1, 5 * cap)]
     lo, hi = ranges[band % len(ranges)]
     if lo > hi:
         lo, hi = ranges[2]
@@ -649,7 +648,10 @@ def _sample(syms, exprs, n, rng, overrides=None, limit=None) -> tuple[list[dict]
     cap = NESTED_BOUND_CAP if nested else BOUND_CAP
     kinds = {s: (overrides or {}).get(s) or _kind(s, s in bound, cap) for s in syms}
     offsets = {s: rng.randint(0, 11) for s in syms}
-    points = [{s: _value(kinds[s], i + offsets[s], rng) for s in syms} for i in range(n)]
+    points = [{s: _value(kinds[s], i + offsets[s], rng) for s in syms} for i in range(n - 2 if bound else n)]
+    # a sum's limits are sampled up to a cap (sums cost time); two points go past it, to 5x the cap
+    points += [{s: _integer(kinds[s], band, rng) if s in bound else _value(kinds[s], band, rng) for s in syms}
+               for band in ((-2, -1) if bound else ())]
     # the other symbols of a threshold take real values: Min, Max, floor, ... compare real numbers
     real = {s: _Kind(k.integer, k.sign, True, k.parity, k.bound, k.nonzero, k.cap) for s, k in kinds.items()}
     bases = [{s: _value(real[s], rng.randint(0, 11), rng) for s in syms} for _ in range(2)]
