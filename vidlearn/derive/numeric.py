@@ -154,7 +154,21 @@ def carried_out(e):
     node = e.func(*args)
     if isinstance(node, (sympy.Sum, sympy.Product, sympy.Derivative)):
         node = node.doit(deep=False)
+    if isinstance(node, (sympy.Sum, sympy.Product)) and len(node.limits) == 1:
+        node = _term_by_term(node)
     return node
+
+
+def _term_by_term(node):
+    """A sum or product with number limits that sympy left as it was (``Sum(Piecewise(...), (i, 1, 153))``),
+    added or multiplied out term by term, exactly, when it has at most :data:`_MAX_TERMS` terms."""
+    (k, lo, hi), body = node.limits[0], node.args[0]
+    if not (isinstance(lo, sympy.Integer) and isinstance(hi, sympy.Integer)) or hi - lo > _MAX_TERMS:
+        return node
+    if body.free_symbols - {k}:
+        return node
+    terms = [body.xreplace({k: sympy.Integer(v)}) for v in range(int(lo), int(hi) + 1)]
+    return sympy.Add(*terms) if isinstance(node, sympy.Sum) else sympy.Mul(*terms)
 
 
 def light(e, cancel: bool = True):
