@@ -261,7 +261,7 @@ def test_a_derivation_must_show_its_work():
     assert jump.score == 0 and "show your work" in jump.feedback
     # a step that only rewrites the one before (+ 0, 1*, a new order) does not count as work
     padded = evaluate("ex01.var_qk", lambda: [("d_k", "sum it"), ("d_k + 0", "tidy")])
-    assert padded.score == 0 and "show your work" in padded.feedback and "only rewrote" in padded.feedback
+    assert padded.score == 0 and "show your work" in padded.feedback and "only padded" in padded.feedback
     stall = evaluate("ex01.var_qk", lambda: [("Sum(1, (i, 1, d_k))", "diagonal"), ("1*Sum(1, (i, 1, d_k)) + 0", "again"),
                                              ("d_k", "count")])
     assert stall.score == 2  # two steps of work, and the repeat costs nothing

@@ -179,8 +179,8 @@ def light(e, cancel: bool = True):
     terms, ``1*``, ``**1`` dropped; a part with no symbols that is a rational number replaced by it
     (``exp(0)``, ``Sum(1, (i, 1, 1))``). Nothing else is computed: ``N*N`` stays apart from ``N**2``
     and nothing is expanded or factored. Two steps with the same light form differ only by padding.
-    ``cancel=False`` keeps terms and factors that cancel (``t*(w/t)`` keeps its ``t``): the shape a
-    milestone looks for, without the padding.
+    ``cancel=False`` keeps factors that cancel (``t*(w/t)`` keeps its ``t``): the shape a milestone
+    looks for, without the padding (terms that cancel, ``Sum(t - t, ...)``, still go).
     """
     if isinstance(e, sympy.MatrixBase):
         return sympy.ImmutableMatrix(e.applyfunc(lambda x: light(x, cancel)))
@@ -196,7 +196,7 @@ def light(e, cancel: bool = True):
             pass
     args = [light(a, cancel) for a in e.args]
     if isinstance(e, sympy.Add):
-        return _light_add(args, cancel)
+        return _light_add(args)
     if isinstance(e, sympy.Mul):
         return _light_mul(args, cancel)
     if isinstance(e, sympy.Pow):
@@ -210,7 +210,7 @@ def light(e, cancel: bool = True):
         return e.func(*args)
 
 
-def _light_add(args, cancel: bool = True):
+def _light_add(args):
     flat = []
     for a in args:
         flat.extend(a.args if isinstance(a, sympy.Add) else [a])
@@ -221,7 +221,7 @@ def _light_add(args, cancel: bool = True):
     for i, (neg, t) in enumerate(keyed):
         if i in used:
             continue
-        j = next((j for j in range(i + 1, len(keyed)) if cancel and j not in used and keyed[j][1] == neg), None)
+        j = next((j for j in range(i + 1, len(keyed)) if j not in used and keyed[j][1] == neg), None)
         if j is None:
             kept.append(t)
         else:
