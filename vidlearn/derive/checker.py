@@ -234,14 +234,14 @@ class Derivation:
         diff = a - b
         tactics = (
             sympy.expand,
-            lambda e: sympy.expand(numeric.carried_out(e)),  # sums and products in closed form
             sympy.simplify,
+            lambda e: sympy.expand(numeric.carried_out(e)),  # sums and products in closed form
             lambda e: sympy.simplify(sympy.expand_trig(sympy.expand(e))),
         )
         for n, tactic in enumerate(tactics):
             try:
                 # sums in closed form: quick where it works (polynomials), slow where it does not (trig)
-                with time_limit(min(self._limit(), 0.3) if n == 1 else self._limit()):
+                with time_limit(min(self._limit(), 0.3) if n == 2 else self._limit()):
                     out = [tactic(x) for x in numeric.entries(diff)]
                     if all(x == 0 for x in out):
                         return True, ""
