@@ -226,13 +226,7 @@ def _light_add(args):
             kept.append(t)
         else:
             used.add(j)
-    if number != 0:
-        kept.append(number)
-    if not kept:
-        return sympy.Integer(0)
-    if len(kept) == 1:
-        return kept[0]
-    return sympy.Add(*sorted(kept, key=sympy.default_sort_key), evaluate=False)
+    return _light_node(sympy.Add, kept, number)
 
 
 def _negated(t):
@@ -255,32 +249,42 @@ def _light_mul(args, cancel: bool = True):
             factors.append(a)
     if number == 0:
         return sympy.Integer(0)
-    # a factor and its inverse cancel in pairs (x*y/x, N*N/N); equal factors are not merged (N*N is not N**2)
-    def split(f):
-        return (f.args[0], f.args[1]) if isinstance(f, sympy.Pow) else (f, sympy.Integer(1))
-
-    if cancel:  # a base whose powers multiply to 1 goes (t**2/(t*t)), whatever the grouping
-        totals: dict = {}
-        for a in factors:
-            base, exp = split(a)
-            totals[base] = totals.get(base, 0) + exp if isinstance(exp, sympy.Rational) else None
-        factors = [a for a in factors if totals.get(split(a)[0]) != 0]
+    if not cancel:
+        return _light_node(sympy.Mul, factors, number)
+    # a base whose powers multiply to 1 goes (t**2/(t*t)), then a factor and its inverse in pairs
+    # (x*y/x, N*N/N); equal factors are not merged (N*N is not N**2)
+    totals: dict = {}
+    for a in factors:
+        base, exp = _base_exp(a)
+        known = totals.get(base, 0)
+        totals[base] = known + exp if known is not None and isinstance(exp, sympy.Rational) else None
     kept: list = []
     for a in factors:
-        base, exp = split(a)
-        partner = next((i for i, k in enumerate(kept) if cancel and (k.args[0] if isinstance(k, sympy.Pow) else k) == base
-                        and (k.args[1] if isinstance(k, sympy.Pow) else sympy.Integer(1)) == -exp), None)
+        base, exp = _base_exp(a)
+        if totals.get(base) == 0:
+            continue
+        partner = next((i for i, k in enumerate(kept) if _base_exp(k) == (base, -exp)), None)
         if partner is None:
             kept.append(a)
         else:
             del kept[partner]
-    if number != 1:
-        kept.append(number)
-    if not kept:
-        return sympy.Integer(1)
-    if len(kept) == 1:
-        return kept[0]
-    return sympy.Mul(*sorted(kept, key=sympy.default_sort_key), evaluate=False)
+    return _light_node(sympy.Mul, kept, number)
+
+
+def _base_exp(f):
+    return (f.args[0], f.args[1]) if isinstance(f, sympy.Pow) else (f, sympy.Integer(1))
+
+
+def _light_node(cls, parts: list, number):
+    """``cls`` (Add or Mul) of the sorted ``parts`` and the folded ``number``, unevaluated."""
+    unit = sympy.Integer(0 if cls is sympy.Add else 1)
+    if number != unit:
+        parts = parts + [number]
+    if not parts:
+        return unit
+    if len(parts) == 1:
+        return parts[0]
+    return cls(*sorted(parts, key=sympy.default_sort_key), evaluate=False)
 
 
 # --------------------------------------------------------------------------- numbers
