@@ -323,7 +323,7 @@ class Derivation:
         rng = random.Random(self.seed + 1)
         syms = numeric.symbols_in(prev, cur)
         samples = []  # (point, cur / prev there)
-        for point in numeric.sample_points(syms, [prev, cur], 6, rng):
+        for point in numeric.sample_points(syms, [prev, cur], 6, rng, limit=lambda: time_limit(self._limit())):
             try:
                 with time_limit(self._limit()):
                     p = numeric.carried_out(numeric.evaluated(prev, point))

@@ -77,7 +77,9 @@ def _size_of_power(base, exp) -> float | None:
 
 
 def _short(e, limit: int = 40) -> str:
-    text = sympy.sstr(e) if not (isinstance(e, sympy.Integer) and abs(e) > 10**limit) else f"(a {len(str(abs(e)))}-digit number)"
+    if isinstance(e, sympy.Integer) and abs(e) > 10**limit:
+        return f"(a {len(str(abs(e)))}-digit number)"
+    text = sympy.sstr(e)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
