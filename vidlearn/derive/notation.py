@@ -632,7 +632,10 @@ def read(text: str, symbols: Mapping[str, sympy.Symbol] | None = None, *, known:
 
 
 def _split(name: str, known: set[str]) -> list[str] | None:
-    """``ab`` as ``a``, ``b`` when both are known names (and ``ab`` is not): the fewest parts."""
+    """``ab`` as ``a``, ``b`` when both are known names (and ``ab`` is not): the fewest parts.
+    Names longer than 30 characters are not split (the search is quadratic in the length)."""
+    if len(name) > 30:
+        return None
     best: dict[int, list[str]] = {0: []}
     for end in range(1, len(name) + 1):
         for start in range(end):
