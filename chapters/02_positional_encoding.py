@@ -137,17 +137,24 @@ plt.show()
 derivations.get("ch02.wavelengths").verify()
 
 # %%
+slowest = {}
 for base in (10000.0, 1000.0):
-    lam = 2 * math.pi / frequencies(512, base)
+    lam = 2 * math.pi / frequencies(512, base)  # float64
     print(f"base {base:>7.0f}: wavelengths from {lam[0]:.2f} to {lam[-1]:,.0f} positions")
     assert math.isclose(lam[0].item(), 2 * math.pi) and lam[-1] < 2 * math.pi * base
+    # the last pair is i = d/2 - 1: its wavelength is 2π·base^((d-2)/d), not the bound 2π·base
+    assert math.isclose(lam[-1].item(), 2 * math.pi * base ** (510 / 512), rel_tol=1e-6)
+    slowest[base] = round(lam[-1].item())
+assert slowest == {10000.0: 60611, 1000.0: 6116}, slowest
 assert not torch.allclose(sinusoidal_encoding(100, 64, 1000.0), sinusoidal_encoding(100, 64))
 
 # %% [markdown]
 # With base 1000 the encoding is still a valid encoding, but it is a *different* one: a model
 # trained with one and evaluated with the other sees wrong positions, and the slowest channels
-# repeat ten times sooner (after about 6,200 instead of 62,800 positions). If you reproduce a
-# paper, use its base.
+# repeat about ten times sooner: for $d = 512$ after 6,116 instead of 60,611 positions (to the nearest
+# position, asserted above). The slowest pair is $i = d/2 - 1$, so its wavelength is
+# $2\pi\cdot\text{base}^{(d-2)/d}$: just under $2\pi\cdot\text{base}$ (6,283 and 62,832), a bound that
+# is never reached. If you reproduce a paper, use its base.
 #
 # ## 3. Relative positions are rotations
 #
