@@ -176,9 +176,9 @@ _CONFUSABLE = dict(zip("аеорсухіјԁһкмтвнᴅ", "aeopcyxijdhkmtbHD
 # --------------------------------------------------------------------------- tokens
 
 
-def _atom_start(pieces: list[str], kinds: list[str]) -> int:
-    """Index where the last atom of ``pieces`` begins (a bracket group with its function, or one token)."""
-    j = len(pieces) - 1
+def _group_start(kinds: list[str]) -> int:
+    """Index where the last token or bracket group begins (with the function it calls, if any)."""
+    j = len(kinds) - 1
     if kinds[j] == "close":
         depth = 0
         while j >= 0:
@@ -188,6 +188,12 @@ def _atom_start(pieces: list[str], kinds: list[str]) -> int:
             j -= 1
         if j > 0 and kinds[j - 1] == "func":
             j -= 1
+    return j
+
+
+def _atom_start(pieces: list[str], kinds: list[str]) -> int:
+    """Index where the last operand of ``pieces`` begins: a group, with the base of a power before it."""
+    j = _group_start(kinds)
     while j > 1 and pieces[j - 1] == "**":  # x**2 is one operand: the base belongs to it
         j = _atom_start(pieces[:j - 1], kinds[:j - 1])
     return j
@@ -299,16 +305,7 @@ def _postfix_factorial(pieces: list[str], kinds: list[str], text: str) -> None:
     """``n!`` and ``(n + 1)!``: wrap the atom before the ``!`` in ``factorial(...)``."""
     if not kinds or kinds[-1] not in ("num", "name", "close"):
         raise ValueError(f"a ! must follow a number, a name or a bracket in {shown(text)}")
-    start = len(pieces) - 1
-    if kinds[-1] == "close":
-        depth = 0
-        while start >= 0:
-            depth += {"close": 1, "open": -1}.get(kinds[start], 0)
-            if depth == 0:
-                break
-            start -= 1
-        if start > 0 and kinds[start - 1] == "func":
-            start -= 1
+    start = _group_start(kinds)  # n! binds tighter than a power: x**n! is x**(n!)
     atom = " ".join(pieces[start:])
     del pieces[start:], kinds[start:]
     pieces.append(f"factorial({atom})")

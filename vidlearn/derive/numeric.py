@@ -17,6 +17,7 @@ precision otherwise, at points chosen to expose the ways a false step hides.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,6 +25,8 @@ from typing import Any, Callable
 import sympy
 from mpmath.libmp.libhyper import NoConvergence
 from sympy.core.evalf import evalf as _evalf
+
+from vidlearn.derive.bounds import CheckTimeout
 
 __all__ = ["DIGITS", "BOUND_CAP", "TooLarge", "evaluated", "light", "compare_numbers", "sample_points", "approx_pair",
            "extreme_constant",
@@ -303,19 +306,19 @@ def _exact(v) -> tuple | None:
     return None
 
 
-def _parts(v, prec: int) -> list[tuple[int, bool]]:
-    """(log2 of the size, whether evalf is sure of its leading bits) of each nonzero part (real,
-    imaginary) of ``v`` at ``prec`` bits (and up to five times that where terms cancel)."""
+def _parts(v, prec: int) -> dict[str, tuple[int, bool]]:
+    """``{"re": ..., "im": ...}``: (log2 of the size, whether evalf is sure of its leading bits) of each
+    nonzero part of ``v`` at ``prec`` bits (and up to five times that where terms cancel)."""
     re_, im_, re_acc, im_acc = _evalf(v, prec, {"maxprec": 5 * prec})
-    return [(part[2] + part[3], acc is not None and acc >= 8)
-            for part, acc in ((re_, re_acc), (im_, im_acc)) if part is not None and part[1] != 0]
+    return {name: (part[2] + part[3], acc is not None and acc >= 8)
+            for name, part, acc in (("re", re_, re_acc), ("im", im_, im_acc)) if part is not None and part[1] != 0}
 
 
-def _size(parts) -> float:
-    return max((m for m, _ in parts), default=float("-inf"))
+def _size(parts: dict) -> float:
+    return max((m for m, _ in parts.values()), default=float("-inf"))
 
 
-def _difference_parts(d) -> tuple[bool, list[tuple[int, bool]]]:
+def _difference_parts(d) -> tuple[bool, dict[str, tuple[int, bool]]]:
     """(whether ``d`` is certainly nonzero, its parts at the precision that decided it).
 
     Certainly nonzero: some part whose leading bits evalf is sure of, at two precisions and of the
@@ -324,11 +327,11 @@ def _difference_parts(d) -> tuple[bool, list[tuple[int, bool]]]:
     difference of two such values can look like a "sure" nonzero rounding error. A real difference
     keeps its size when the precision doubles; a rounding error shrinks with it."""
     low = _parts(d, _PREC)
-    if not any(sure for _, sure in low):
+    if not any(sure for _, sure in low.values()):
         return False, low
     high = _parts(d, 2 * _PREC)
-    for i, (m, sure) in enumerate(low):
-        if sure and i < len(high) and high[i][1] and abs(high[i][0] - m) <= 4:
+    for name, (m, sure) in low.items():
+        if sure and name in high and high[name][1] and abs(high[name][0] - m) <= 4:
             return True, high
     return False, high
 
@@ -369,7 +372,7 @@ def _compare(a, b) -> tuple[bool | None, bool]:
         return None, False
     if not pd:
         return True, False
-    if not all(sure for _, sure in pa + pb):
+    if not all(sure for _, sure in (*pa.values(), *pb.values())):
         return None, False
     # no sure digit of the difference: zero to the working precision, relative to the two sides
     return (True if _size(pd) <= max(_size(pa), _size(pb), 0.0) - DIGITS * 3.33 else None), False
@@ -483,8 +486,6 @@ def _value(kind: _Kind, band: int, rng: random.Random):
     return re_ + sympy.I * im
 
 
-_SWITCHES = (sympy.floor, sympy.ceiling, sympy.Abs, sympy.sign, sympy.Min, sympy.Max, sympy.Heaviside,
-             sympy.KroneckerDelta, sympy.Piecewise, sympy.frac, sympy.Mod)
 _MAX_EQUATIONS, _MAX_THRESHOLDS, _MAX_DEGREE, _MAX_POLY_DEGREE = 40, 24, 8, 60
 
 
@@ -679,11 +680,9 @@ def _sample(syms, exprs, n, rng, overrides=None, limit=None) -> tuple[list[dict]
     blind: list = []
     unknown = None
     try:
-        with (limit() if limit is not None else _no_limit()):
+        with (limit() if limit is not None else contextlib.nullcontext()):
             _thresholds(exprs, syms, bases, found, blind)
-    except BaseException as err:  # the search ran out of time: the thresholds found so far
-        if type(err).__name__ != "CheckTimeout":
-            raise
+    except CheckTimeout:  # the search ran out of time: the thresholds found so far
         unknown = "the search for the points where its piecewise parts change their rule ran out of time"
     if blind and unknown is None:
         unknown = (f"where {_short(blind[0], 60)} changes sign cannot be found in full (only at some points of a "
@@ -694,14 +693,6 @@ def _sample(syms, exprs, n, rng, overrides=None, limit=None) -> tuple[list[dict]
             p[s] = v
             points.append(p)
     return points, unknown
-
-
-class _no_limit:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @dataclass
@@ -761,10 +752,10 @@ def blind_spot(v) -> str | None:
 def _real_size(u) -> float:
     """log10 of |Re u| (-inf where it is zero or cannot be evaluated)."""
     try:
-        re_ = _evalf(u, 30, {"maxprec": 200})[0]
-    except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError):
+        re_ = _parts(u, 30).get("re")
+    except (NotImplementedError, ValueError, TypeError, ArithmeticError, AttributeError, RecursionError):
         return float("-inf")
-    return (re_[2] + re_[3]) * 0.30103 if re_ is not None and re_[1] != 0 else float("-inf")
+    return re_[0] * 0.30103 if re_ is not None else float("-inf")
 
 
 def extreme_constant(*exprs) -> str | None:
@@ -830,9 +821,7 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
         except (ArithmeticError, ValueError, TypeError, AttributeError, NotImplementedError, RecursionError,
                 MemoryError, IndexError, KeyError):
             continue
-        except BaseException as err:  # the point ran out of time: skip it
-            if type(err).__name__ != "CheckTimeout":
-                raise
+        except CheckTimeout:  # the point ran out of time: skip it
             blind = blind or (point if index >= n_random else None)
             continue
         if False in verdicts:
@@ -859,9 +848,7 @@ def numeric_equal(a, b, n: int, rng: random.Random, limit: Callable[[], Any],
         try:
             with limit():
                 tiny = extreme_constant(a, b)
-        except BaseException as err:
-            if type(err).__name__ != "CheckTimeout":
-                raise
+        except CheckTimeout:
             tiny = "(a constant too slow to size)"
         if tiny is not None:
             return Verdict(None, valid, len(points), why=f"the sides agree to {DIGITS} digits, but the constant "
