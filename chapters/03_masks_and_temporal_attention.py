@@ -46,7 +46,8 @@ from vidlearn.attention import softmax
 from vidlearn.derive import check_identity
 from vidlearn.flops import count_flops, cross_frame_macs, evaluate, mha_macs
 from vidlearn.masks import causal_mask, combine_masks, padding_mask
-from vidlearn.temporal import CrossFrameAttention, ResidualAttentionBlock, TemporalAttention
+from vidlearn.blocks import ResidualAttentionBlock
+from vidlearn.temporal import CrossFrameAttention, TemporalAttention
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)

@@ -1,10 +1,11 @@
-"""Temporal attention, CLIP's residual block and X-CLIP's cross-frame attention."""
+"""Temporal attention and X-CLIP's cross-frame attention."""
 
 import pytest
 import torch
 
 from vidlearn.flops import block_macs, count_flops, cross_frame_macs, evaluate
-from vidlearn.temporal import CrossFrameAttention, QuickGELU, ResidualAttentionBlock, TemporalAttention
+from vidlearn.blocks import ResidualAttentionBlock
+from vidlearn.temporal import CrossFrameAttention, TemporalAttention
 
 DT = torch.float64
 
@@ -78,19 +79,6 @@ def test_bad_inputs_are_clear_errors():
         _layer()(torch.randn(5, 12, dtype=DT))
     with pytest.raises(ValueError, match="class"):
         CrossFrameAttention(12, 3)(torch.randn(2, 5, 12))
-
-
-def test_quick_gelu():
-    x = torch.linspace(-4, 4, 9, dtype=DT)
-    torch.testing.assert_close(QuickGELU()(x), x / (1 + torch.exp(-1.702 * x)))
-
-
-def test_residual_block_is_pre_layernorm_with_a_residual_path():
-    block = ResidualAttentionBlock(12, 3).to(DT)
-    x = torch.randn(2, 5, 12, dtype=DT)
-    expected = x + block.attn(block.ln_1(x))
-    expected = expected + block.mlp(block.ln_2(expected))
-    torch.testing.assert_close(block(x), expected)
 
 
 def test_cross_frame_attention_shapes_and_message_path():

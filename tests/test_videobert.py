@@ -475,7 +475,12 @@ def test_attention_weights_are_the_last_blocks_and_skip_padding():
     assert torch.all(w[..., 7] == 0)  # nobody attends to the padding
     # the weights are those of the block that produces the output: recompute the last block by hand
     with torch.no_grad():
-        x, key_mask = model._run(ids, segments, mask, 1)
+        seen = []
+        hook = model.blocks[1].register_forward_pre_hook(lambda m, args, kwargs: seen.append((args[0], kwargs["mask"])),
+                                                         with_kwargs=True)
+        model(ids, segments, mask)
+        hook.remove()
+        x, key_mask = seen[0]  # what the last block was given
         blk = model.blocks[1]
         out = x + blk.attn(blk.ln_1(x), mask=key_mask)
         out = out + blk.mlp(blk.ln_2(out))

@@ -33,7 +33,7 @@ from torch import nn
 
 from vidlearn.attention import MultiHeadAttention, split_heads
 from vidlearn.masks import combine_masks, validate_mask
-from vidlearn.temporal import ResidualAttentionBlock
+from vidlearn.blocks import ResidualAttentionBlock, run_blocks
 from vidlearn.validation import check_int
 
 __all__ = [
@@ -301,16 +301,14 @@ class SingleStreamEncoder(nn.Module):
         padding = torch.cat(keys, dim=-1)  # (B, 1, L)
         return combine_masks(padding, mask)
 
-    def _encode(self, text, video, text_mask, video_mask, mask, n_blocks):
+    def _encode(self, text, video, text_mask, video_mask, mask, return_weights=False):
         x = self.joint(text, video)  # (B, L, D)
         m = self.joint_mask(text, video, text_mask, video_mask, mask)
-        for blk in self.blocks[:n_blocks]:
-            x = blk(x, mask=m)
-        return x, m
+        return run_blocks(self.blocks, x, m, return_weights)
 
     def forward(self, text, video, text_mask=None, video_mask=None, mask=None):
         """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> ``(text, video)``, same shapes."""
-        x, _ = self._encode(text, video, text_mask, video_mask, mask, len(self.blocks))
+        x = self._encode(text, video, text_mask, video_mask, mask)
         return x[:, : text.shape[1]], x[:, text.shape[1] :]
 
     def attention_weights(self, text, video, text_mask=None, video_mask=None, mask=None) -> torch.Tensor:
@@ -319,6 +317,4 @@ class SingleStreamEncoder(nn.Module):
         Rows and columns are in the order ``[text; video]``: ``w[..., :n_text, n_text:]`` is how
         much each text token looks at each video token.
         """
-        x, m = self._encode(text, video, text_mask, video_mask, mask, len(self.blocks) - 1)
-        last = self.blocks[-1]
-        return last.attn(last.ln_1(x), mask=m, return_weights=True)[1]
+        return self._encode(text, video, text_mask, video_mask, mask, return_weights=True)[1]

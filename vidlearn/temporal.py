@@ -1,11 +1,9 @@
-"""Attention along time: a temporal attention layer, CLIP's residual block, X-CLIP's cross-frame attention.
+"""Attention along time: a temporal attention layer and X-CLIP's cross-frame attention.
 
 * :class:`TemporalAttention` — multi-head self-attention over the ``T`` frame features of a
   clip ``(B, T, D)``, bidirectional or causal, with sinusoidal or learned temporal encodings,
   padding masks for clips of different lengths, and incremental (one frame at a time)
   decoding with a key/value cache that gives exactly the full causal computation.
-* :class:`ResidualAttentionBlock` — pre-LayerNorm ``x + attn(LN(x))`` then ``x + MLP(LN(x))``
-  with QuickGELU, as in CLIP.
 * :class:`CrossFrameAttention` — X-CLIP's cross-frame communication (Ni et al., 2022,
   arXiv 2208.02816, Eqs. 7–9): each frame's [class] token is projected to a *message
   token*, the ``T`` message tokens attend to each other (CFA), each message token joins its
@@ -20,17 +18,11 @@ import torch
 from torch import nn
 
 from vidlearn.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
+from vidlearn.blocks import QuickGELU
 from vidlearn.masks import causal_mask, combine_masks, padding_mask
 from vidlearn.positional import LearnedPositionalEncoding, sinusoidal_encoding
 
-__all__ = ["QuickGELU", "KVCache", "TemporalAttention", "ResidualAttentionBlock", "CrossFrameAttention"]
-
-
-class QuickGELU(nn.Module):
-    """``x · σ(1.702 x)``: CLIP's cheap approximation of GELU."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
+__all__ = ["KVCache", "TemporalAttention", "CrossFrameAttention"]
 
 
 @dataclass
@@ -113,35 +105,6 @@ class TemporalAttention(nn.Module):
         v = torch.cat([cache.values, split_heads(a.w_v(x), a.n_heads)], dim=-2)  # (B, h, t+1, e)
         out = a.w_o(merge_heads(scaled_dot_product_attention(q, k, v)))  # (B, 1, D)
         return out[:, 0], KVCache(k, v)
-
-
-class ResidualAttentionBlock(nn.Module):
-    """Pre-LN transformer block (CLIP): ``x + attn(LN(x))``, then ``x + MLP(LN(x))``.
-
-    The MLP is ``d → m → d`` with ``m = mlp_ratio·d`` (or ``mlp_width``) and QuickGELU as in
-    CLIP, or another ``activation`` (ViT and ViViT use GELU).
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        *,
-        mlp_ratio: int = 4,
-        mlp_width: int | None = None,
-        activation: type[nn.Module] = QuickGELU,
-    ):
-        super().__init__()
-        m = mlp_ratio * d_model if mlp_width is None else mlp_width
-        self.ln_1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadAttention(d_model, n_heads)
-        self.ln_2 = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, m), activation(), nn.Linear(m, d_model))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x (B, L, D)`` -> ``(B, L, D)``; ``mask`` as in :class:`MultiHeadAttention`."""
-        x = x + self.attn(self.ln_1(x), mask=mask)
-        return x + self.mlp(self.ln_2(x))
 
 
 class CrossFrameAttention(nn.Module):

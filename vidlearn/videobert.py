@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # text bars: tqdm.auto warns in notebooks without ipywidgets
 
-from vidlearn.temporal import ResidualAttentionBlock
+from vidlearn.blocks import ResidualAttentionBlock, run_blocks
 from vidlearn.train import Optimiser
 from vidlearn.validation import check_int
 
@@ -641,27 +641,22 @@ class VideoBERT(nn.Module):
 
         ``segments`` defaults to all 0 and ``mask`` to all real.
         """
-        x, key_mask = self._run(ids, segments, mask, len(self.blocks))
-        return self.norm(x)
+        return self.norm(self._run(ids, segments, mask))
 
-    def _run(self, ids, segments, mask, n_blocks: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embeddings and the first ``n_blocks`` blocks: ``(B, L, D)`` and the key mask ``(B, 1, L)``."""
+    def _run(self, ids, segments, mask, return_weights: bool = False):
+        """Embeddings and every block: ``(B, L, D)`` (and the last block's weights ``(B, h, L, L)``)."""
         segments, mask = self._check(ids, segments, mask)
         positions = torch.arange(ids.shape[1], device=ids.device)  # (L,)
         x = self.token_embed(ids) + self.position_embed(positions) + self.segment_embed(segments)  # (B, L, D)
         x = self.dropout(self.embed_norm(x))
         key_mask = mask[:, None, :]  # (B, 1, L): padding is never a key; padded queries are ignored later
-        for blk in self.blocks[:n_blocks]:
-            x = blk(x, mask=key_mask)
-        return x, key_mask
+        return run_blocks(self.blocks, x, key_mask, return_weights)
 
     @torch.no_grad()
     def attention_weights(self, ids: torch.Tensor, segments: torch.Tensor | None = None,
                           mask: torch.Tensor | None = None) -> torch.Tensor:
         """The last block's attention weights ``(B, h, L, L)``: row ``i`` is where token ``i`` looks."""
-        x, key_mask = self._run(ids, segments, mask, len(self.blocks) - 1)
-        last = self.blocks[-1]
-        return last.attn(last.ln_1(x), mask=key_mask, return_weights=True)[1]
+        return self._run(ids, segments, mask, return_weights=True)[1]
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """``hidden (..., D)`` -> logits over the joint vocabulary ``(..., vocab_size)``."""

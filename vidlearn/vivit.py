@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from vidlearn.attention import MultiHeadAttention
-from vidlearn.temporal import ResidualAttentionBlock
+from vidlearn.blocks import ResidualAttentionBlock
 from vidlearn.tubelets import TubeletEmbedding, token_grid
 from vidlearn.validation import check_int
 
