@@ -26,7 +26,7 @@
 #    attention matrix as a distribution over frames;
 # 2. derive why the logits are divided by $\sqrt{d_k}$ (and not $d_k$);
 # 3. derive the softmax Jacobian $\operatorname{diag}(p) - pp^\top$ and explain why a saturated
-#    softmax stops learning;
+#    softmax starves its logits (hence $W_Q$, $W_K$) of gradient while the values still learn;
 # 4. explain why subtracting the row maximum before `exp` is exact, not an approximation;
 # 5. show that multi-head attention is $h$ single-head attentions concatenated and mixed by
 #    $W_O$, and that it costs the same as one head of full width — and measure it.
@@ -236,6 +236,41 @@ p_raw, p_scaled = softmax(q @ k.T), softmax(q @ k.T / math.sqrt(d_k))
 assert p_raw.max(-1).values.mean() > 0.9 > p_scaled.max(-1).values.mean()
 
 # %% [markdown]
+# What exactly loses its gradient? Only what sits *before* the softmax. The output $pV$ depends on
+# $V$ through $p$ itself, so a one-hot row still passes the full gradient to the value it picked;
+# it is the logits $z = qk^\top$, and through them $W_Q$ and $W_K$, that are starved. Below, a
+# squared-error loss on the attention output, unscaled and scaled: unscaled, the median row passes
+# less than a fifth of the gradient to its logits that a scaled row does, and the rows whose
+# largest weight exceeds 0.9999 pass less than a thousandth of it; the gradient reaching $V$ is no
+# smaller than with scaling.
+#
+# *Correction.* Two of the course's source tutorials (seed 000, line 25; seed 004, line 124) say
+# the $\sqrt{d_k}$ scaling "prevents vanishing gradients". That is loose: it keeps the logits at
+# unit variance (section 2) so that the softmax does not saturate; saturation starves the logits
+# of gradient, not the whole model (see the errata table in the README).
+
+# %%
+v0, target = torch.randn(L, d_k, generator=gen), torch.randn(L, d_k, generator=gen)
+grads = {}
+for label, scale in [("unscaled", 1.0), ("scaled by 1/√d_k", 1 / math.sqrt(d_k))]:
+    z = (q @ k.T * scale).requires_grad_()  # (L, L) logits
+    v = v0.clone().requires_grad_()  # (L, d_k)
+    p = softmax(z)
+    loss = ((p @ v - target) ** 2).sum()
+    g_z, g_v = torch.autograd.grad(loss, (z, v))
+    grads[label] = (p.detach(), g_z.norm(dim=-1), g_v.norm())
+    print(f"{label:>18}: ‖∂loss/∂z‖ per row, median {g_z.norm(dim=-1).median():.3g};  ‖∂loss/∂V‖ {g_v.norm():.3g}")
+p_raw, g_rows, g_v_raw = grads["unscaled"]
+_, g_rows_scaled, g_v_scaled = grads["scaled by 1/√d_k"]
+saturated = p_raw.max(-1).values > 0.9999  # (L,) rows that are one-hot to four decimals
+print(f"unscaled: {int(saturated.sum())} rows with a weight > 0.9999, largest logit gradient there "
+      f"{g_rows[saturated].max():.2g} (scaled rows: median {g_rows_scaled.median():.3g})")
+assert saturated.any()
+assert g_rows.median() < g_rows_scaled.median() / 5
+assert g_rows[saturated].max() < g_rows_scaled.median() / 1000, "saturated rows starve their logits"
+assert g_v_raw >= g_v_scaled, "the values' gradient does not vanish"
+
+# %% [markdown]
 # ## 4. Shift invariance: why subtracting the maximum is exact
 #
 # `exp(100)` overflows float32 (its limit is about $3.4\times10^{38} \approx e^{88.7}$), and
@@ -377,7 +412,7 @@ assert torch.allclose(W.sum(-1), torch.ones(4, T))
 # - $\operatorname{Var}(q\cdot k) = d_k$ for independent unit-variance components; dividing by
 #   $\sqrt{d_k}$ restores unit variance (dividing by $d_k$ would over-shrink).
 # - $\partial p/\partial z = \operatorname{diag}(p) - pp^\top$ vanishes as softmax saturates:
-#   unscaled logits starve the model of gradient.
+#   unscaled logits starve the *logits* (so $W_Q$, $W_K$) of gradient; the values still get theirs.
 # - Softmax is shift invariant, so subtracting the row maximum is exact and prevents overflow.
 # - Multi-head attention equals $h$ single-head attentions concatenated then mixed by $W_O$, and
 #   costs $4Nd^2 + 2N^2d$ MACs whatever $h$ — confirmed by torch's FLOP counter (with the MATH
