@@ -128,8 +128,8 @@ plt.show()
 # %% [markdown]
 # ### The base is 10000 — not 1000
 #
-# Some tutorials (including the material this course was commissioned from) write the base as
-# 1000. The paper's value, and the library's default, is **10000**. The base sets the longest
+# Some tutorials (including the material this course was commissioned from: seed 000, line 40)
+# write the base as 1000. The paper's value, and the library's default, is **10000**. The base sets the longest
 # wavelength: pair $i$ has wavelength $\lambda_i = 2\pi/\omega_i = 2\pi\cdot\text{base}^{2i/d}$,
 # from $2\pi$ for $i=0$ up to (just under) $2\pi\cdot\text{base}$.
 
@@ -234,16 +234,50 @@ plt.show()
 print(f"‖PE(t)‖² = {d_model / 2:.0f} for every t")
 
 # %% [markdown]
-# The dot product peaks at $k=0$ (value $d/2$) and falls off with $|k|$: nearby frames look alike,
-# distant frames less so. It is symmetric in $k$, so the raw encodings say *how far* but not
-# *which way*; the rotation structure of section 3 is what lets learned projections tell past
-# from future.
+# The dot product peaks at $k=0$ (value $d/2$), and at every other whole offset it is smaller
+# (the $i = 0$ term is $\cos k < 1$). It first falls as $|k|$ grows, so nearby frames look more
+# alike than frames a few steps apart, but it does **not** fall off monotonically: at $d = 128$ it
+# decreases up to $k = 11$, rises from 11 to 12, and oscillates from there on (the plot above). It is
+# symmetric in $k$, so the raw encodings' dot product says *how far* but not *which way*.
+#
+# %%
+dots = dots_at[100][100:]  # (101,) PE(t)·PE(t+k) for k = 0..100
+assert torch.all(dots[1:] < d_model / 2), "k = 0 is the only maximum"
+rises = torch.nonzero(dots[1:] > dots[:-1]).flatten()  # k where going to k + 1 increases the dot product
+assert rises[0] == 11 and len(rises) > 10, "decreasing up to k = 11, then not monotone"
+print(f"decreasing for k = 0..11; it rises at {len(rises)} of the 100 steps after that, first from k = {int(rises[0])}")
+
+# %% [markdown]
+# Can attention tell past from future at all? Its logit is not $PE(t)\cdot PE(s)$ but
+# $(W_Q PE(t))\cdot(W_K PE(s)) = PE(t)^\top W_Q^\top W_K\, PE(s)$, and $W_Q^\top W_K$ need not be
+# symmetric. One choice shows that the encodings carry the sign: if $W_Q^\top W_K$ turns each
+# (sin, cos) pair by a quarter turn, $(x, y) \mapsto (-y, x)$, the logit becomes
+# $\sum_i \sin(\omega_i k)$, which is odd in $k$ — still a function of the offset alone:
+
+# %%
+derivations.get("ch02.pe_signed_offset").verify()
+
+# %%
+quarter_turn = torch.zeros(d_model, d_model, dtype=torch.float64)  # (D, D): W_Qᵀ W_K, block-diagonal
+quarter_turn[0::2, 1::2] = -torch.eye(d_model // 2, dtype=torch.float64)  # new x = -y
+quarter_turn[1::2, 0::2] = torch.eye(d_model // 2, dtype=torch.float64)  # new y = x
+omega = frequencies(d_model)  # (d/2,)
+for t0 in (100, 150, 250):
+    signed = torch.stack([table[t0] @ quarter_turn @ table[t0 + k] for k in offsets])  # (201,)
+    expected = torch.stack([torch.sin(omega * k).sum() for k in offsets])
+    assert torch.allclose(signed, expected), "Σ sin(ω_i k), whatever t"
+    assert torch.allclose(signed, -signed.flip(0)), "odd in k: k and -k get opposite logits"
+print(f"quarter-turn logit at k = +1: {expected[101]:+.3f}, at k = -1: {expected[99]:+.3f}")
+
+# %% [markdown]
+# So a layer *can* tell past from future through $W_Q$ and $W_K$. Whether a trained layer does is
+# a property of what it learned, which this chapter does not measure.
 #
 # ## 5. Learned encodings and their length limit
 #
 # A learned encoding is a table of $P$ trainable vectors, one per position. It can fit whatever
 # the data wants, but it has nothing to say about position $P$ or later. A common tutorial
-# pattern allocates a table of 1000 positions and slices it with `table[:, :T]`: at $T = 1200$ the
+# pattern (seed 000's temporal attention layer, line 85) allocates a table of 1000 positions and slices it with `table[:, :T]`: at $T = 1200$ the
 # slice is silently shorter than the clip, and the failure surfaces later as an opaque
 # broadcasting error. The library checks the length where it matters and says what to do.
 

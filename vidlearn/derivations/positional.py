@@ -39,6 +39,18 @@ def pe_dot_product() -> Derivation:
     )
 
 
+@register("ch02.pe_signed_offset")
+def pe_signed_offset() -> Derivation:
+    """With W_Qᵀ W_K rotating each pair by a quarter turn, PE(t)ᵀ W_Qᵀ W_K PE(t+k) = Σ_i sin(ω_i k): odd in k."""
+    # pair i of PE(t) is (sin ω_i t, cos ω_i t); the quarter turn maps (x, y) to (-y, x)
+    term = f"sin({_OMEGA}*t)*(-cos({_OMEGA}*(t + k))) + cos({_OMEGA}*t)*sin({_OMEGA}*(t + k))"
+    return (
+        Derivation(f"Sum({term}, (i, 0, d/2 - 1))", _PE_SYMBOLS, title="a quarter-turn W_QᵀW_K makes the logit odd in k")
+        .step(f"Sum(sin({_OMEGA}*(t + k) - {_OMEGA}*t), (i, 0, d/2 - 1))", "sin b cos a − cos b sin a = sin(b − a), per pair")
+        .step(f"Sum(sin({_OMEGA}*k), (i, 0, d/2 - 1))", "t cancels inside the sine")
+    )
+
+
 @register("ch02.pe_norm")
 def pe_norm() -> Derivation:
     """‖PE(t)‖² = d/2 for every position t."""
