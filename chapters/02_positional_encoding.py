@@ -356,6 +356,8 @@ print(f"ViViT-B-sized grid: full table {full:,} parameters, separable {separable
 #   $PE[p,2i+1] = \cos(p\,\omega_i)$, $\omega_i = 10000^{-2i/d}$; wavelengths from $2\pi$ to almost
 #   $2\pi\cdot 10000$.
 # - $PE(t+k) = R(k)\,PE(t)$ with $R(k)$ block-diagonal rotations independent of $t$;
-#   $PE(t)\cdot PE(t+k) = \sum_i\cos(\omega_i k)$ depends only on $k$; $\lVert PE(t)\rVert^2 = d/2$.
+#   $PE(t)\cdot PE(t+k) = \sum_i\cos(\omega_i k)$ depends only on $k$ (even in $k$, largest at
+#   $k = 0$, not monotone); $\lVert PE(t)\rVert^2 = d/2$. Direction needs $W_Q^\top W_K$: a
+#   quarter turn per pair gives $\sum_i\sin(\omega_i k)$, odd in $k$.
 # - Learned tables cannot go past their length; the library says so instead of failing deep in torch.
 # - Video tokens use separable space-time encodings: $(T+N)D$ parameters instead of $TND$.
