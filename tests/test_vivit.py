@@ -1,17 +1,16 @@
 """Tests for vidlearn.vivit and the ViViT cost formulas in vidlearn.flops.
 
 The factorised models are checked against references written here from their definitions:
-joint attention over all ``n_t·N`` tokens under a mask, and Model 4's two head groups
-computed by explicit per-frame / per-location attention. Everything numerical is float64.
+joint attention over all ``n_t·N`` tokens under a mask (the masked form, which computes every
+score), against which the reshaped implementations must agree. Everything numerical is float64.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from einops import rearrange
 
-from vidlearn.attention import merge_heads, scaled_dot_product_attention, split_heads
+from vidlearn.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
 from vidlearn.flops import count_flops, vivit_macs, vivit_params
 from vidlearn.vivit import (
     VARIANTS,
@@ -19,6 +18,7 @@ from vidlearn.vivit import (
     ViViTBlock,
     PAPER_TABLE_2,
     ViViTConfig,
+    factorised_dot_product_attention,
     factorised_head_mask,
     same_frame_mask,
     same_location_mask,
@@ -164,16 +164,22 @@ def test_flop_counter_at_paper_size_on_meta_equals_formula(variant):
     assert flops == 2 * vivit_macs(c)
 
 
-def test_model_4_attended_only_counts_the_unmasked_pairs():
+def test_model_4_formula_counts_only_the_neighbourhood_pairs():
+    # independently: the masked form computes h·L² scores per layer at width d/h, twice (QKᵀ, AV);
+    # the reshaped form computes only the pairs the mask allows, so the difference is the blocked pairs
     c = ViViTConfig.tiny("factorised_dot_product", depth=3)
     mask = factorised_head_mask(c.n_t, c.N, c.heads)  # (h, L, L)
     L, d_head = c.n_t * c.N, c.width // c.heads
-    # per layer: QKᵀ and AV each cost d_head per attended pair and head; all L² pairs computed
-    saved = c.depth * 2 * d_head * (c.heads * L * L - int(mask.sum()))
-    assert vivit_macs(c) - vivit_macs(c, attended_only=True) == saved
-    for variant in ("joint", "factorised_encoder", "factorised_self_attention"):
-        other = ViViTConfig.tiny(variant)
-        assert vivit_macs(other, attended_only=True) == vivit_macs(other)
+    blocked = c.heads * L * L - int(mask.sum())
+    masked_macs = vivit_macs(ViViTConfig.tiny("joint", depth=3, pooling="mean"))  # same computation, no mask
+    assert masked_macs - vivit_macs(c) == c.depth * 2 * d_head * blocked
+
+
+def test_model_4_at_paper_size_by_the_counter_is_within_1_5_percent_of_table_2():
+    c = ViViTConfig.base_16x2("factorised_dot_product")
+    with torch.device("meta"):
+        flops = count_flops(ViViT(c), torch.empty(1, c.frames, c.channels, c.image_size, c.image_size))
+    assert abs(flops / 2 / 1e9 / PAPER_TABLE_2["factorised_dot_product"][0] - 1) <= 0.015
 
 
 @pytest.mark.parametrize("variant", list(PAPER_TABLE_2))
@@ -183,17 +189,15 @@ def test_base_presets_reproduce_paper_table_2(variant):
         c = ViViTConfig.base_16x2("factorised_encoder", temporal_depth=0, pooling="mean")
     else:
         c = ViViTConfig.base_16x2(variant)
-    # the paper counts Model 4's attended pairs only; every other model computes what it attends
-    macs = vivit_macs(c, attended_only=True)
-    assert abs(vivit_params(c) / 1e6 - mparams) <= 0.1
-    assert abs(macs / 1e9 / gflops - 1) <= 0.015
+    # every model computes exactly the pairs it attends to (Model 4 by reshaping, not by a mask)
+    assert abs(vivit_params(c) / 1e6 - mparams) <= 0.06
+    assert -0.01 <= vivit_macs(c) / 1e9 / gflops - 1 < 0  # within 1 %, and always lower
 
 
 def test_base_costs_are_ordered_as_expected():
     macs = {v: vivit_macs(ViViTConfig.base_16x2(v)) for v in VARIANTS}
-    # factorising the encoder is the cheapest; Model 4's masks do not save any computed scores
-    assert macs["factorised_encoder"] < macs["factorised_self_attention"] < macs["joint"]
-    assert macs["factorised_dot_product"] < macs["joint"]  # only the CLS token's row and column fewer
+    # Model 4 is the cheapest: half of Model 3's attention, one set of projections
+    assert macs["factorised_dot_product"] < macs["factorised_encoder"] < macs["factorised_self_attention"] < macs["joint"]
 
 
 # --------------------------------------------------------------------------- masks
@@ -261,36 +265,73 @@ def test_model_3_block_is_two_masked_joint_attentions_then_mlp(order):
 # --------------------------------------------------------------------------- Model 4
 
 
-def test_model_4_uses_the_per_head_group_mask():
+def test_model_4_blocks_reshape_and_take_no_mask():
     c = ViViTConfig.tiny("factorised_dot_product")
     model = _model(c)
-    mask = model.attention_mask()
-    assert mask.shape == (1, c.heads, c.n_t * c.N, c.n_t * c.N)
-    assert mask[0].equal(factorised_head_mask(c.n_t, c.N, c.heads))
-    assert _model(ViViTConfig.tiny("joint")).attention_mask() is None
+    assert all(blk.dot_product and not blk.factorised for blk in model.blocks)
+    with pytest.raises(ValueError, match="no mask"):
+        model.blocks[0](_tokens(1, c.n_t, c.N, c.width), mask=torch.ones(c.n_t * c.N, c.n_t * c.N, dtype=torch.bool))
+    with pytest.raises(ValueError, match="odd"):
+        ViViTBlock(16, 3, 24, dot_product=True)
+    with pytest.raises(ValueError, match="not both"):
+        ViViTBlock(16, 4, 24, dot_product=True, factorised=True)
 
 
-def test_model_4_equals_two_head_groups_computed_separately():
-    """Spatial heads attend per frame, temporal heads per location; concatenated before W_O."""
+def _explicit_head_groups(a, x, n_t, h):
+    """Spatial heads per frame, temporal heads per location, written with plain loops over groups."""
+    B, L, D = x.shape
+    N = L // n_t
+    q, k, v = (split_heads(w(x), h) for w in (a.w_q, a.w_k, a.w_v))  # (B, h, L, e)
+    out = torch.zeros_like(q)
+    for i in range(n_t):  # the N tokens of frame i
+        idx = torch.arange(i * N, (i + 1) * N)
+        g = slice(0, h // 2)
+        out[:, g, idx] = scaled_dot_product_attention(q[:, g, idx], k[:, g, idx], v[:, g, idx])
+    for s in range(N):  # the n_t tokens at location s
+        idx = torch.arange(s, L, N)
+        g = slice(h // 2, h)
+        out[:, g, idx] = scaled_dot_product_attention(q[:, g, idx], k[:, g, idx], v[:, g, idx])
+    return a.w_o(merge_heads(out))  # (B, L, D)
+
+
+def test_model_4_reshaped_attention_equals_masked_joint_attention_and_explicit_groups():
     blk = _block(False, heads=4)
     a = blk.attn
     B, n_t, N, D, h = 2, 3, 5, 16, 4
-    x = _tokens(B, n_t, N, D).reshape(B, n_t * N, D)
-    got = a(x, mask=factorised_head_mask(n_t, N, h)[None])  # (B, L, D)
-
-    q, k, v = (split_heads(w(x), h) for w in (a.w_q, a.w_k, a.w_v))  # (B, h, L, e)
-    per_frame = "b g (t s) e -> b g t s e"  # attention runs over s, within each frame t
-    per_location = "b g (t s) e -> b g s t e"  # attention runs over t, at each location s
-    qs, ks, vs = (rearrange(z[:, : h // 2], per_frame, t=n_t) for z in (q, k, v))
-    spatial = rearrange(scaled_dot_product_attention(qs, ks, vs), "b g t s e -> b g (t s) e")
-    qt, kt, vt = (rearrange(z[:, h // 2 :], per_location, t=n_t) for z in (q, k, v))
-    temporal = rearrange(scaled_dot_product_attention(qt, kt, vt), "b g s t e -> b g (t s) e")
-    ref = a.w_o(merge_heads(torch.cat([spatial, temporal], dim=1)))  # (B, L, D)
-    torch.testing.assert_close(got, ref, atol=ATOL, rtol=0)
+    x = _tokens(B, n_t, N, D)  # (B, n_t, N, D)
+    flat = x.reshape(B, n_t * N, D)  # time-major
+    got = factorised_dot_product_attention(a, x).reshape(B, n_t * N, D)
+    masked = a(flat, mask=factorised_head_mask(n_t, N, h)[None])  # (B, L, D)
+    torch.testing.assert_close(got, masked, atol=ATOL, rtol=0)
+    torch.testing.assert_close(got, _explicit_head_groups(a, flat, n_t, h), atol=ATOL, rtol=0)
 
 
-def test_model_4_forward_is_joint_path_with_the_mask():
-    """The whole Model 4 equals Model 1's computation (same weights, no CLS) with the per-head mask."""
+def test_model_4_weights_are_the_masked_weights():
+    blk = _block(False, heads=4)
+    a = blk.attn
+    B, n_t, N, D, h = 2, 3, 5, 16, 4
+    x = _tokens(B, n_t, N, D)
+    out, w = factorised_dot_product_attention(a, x, return_weights=True)
+    mask = factorised_head_mask(n_t, N, h)[None]
+    ref_out, ref_w = a(x.reshape(B, n_t * N, D), mask=mask, return_weights=True)
+    torch.testing.assert_close(out.reshape(B, -1, D), ref_out, atol=ATOL, rtol=0)
+    torch.testing.assert_close(w, ref_w, atol=ATOL, rtol=0)
+    assert (w[~mask.expand_as(w)] == 0).all()  # exactly zero outside each head's neighbourhood
+    torch.testing.assert_close(w.sum(-1), torch.ones(B, h, n_t * N, dtype=DT), atol=ATOL, rtol=0)
+
+
+def test_model_4_attention_rejects_bad_input():
+    a = _block(False, heads=4).attn
+    with pytest.raises(ValueError, match="B, n_t, N"):
+        factorised_dot_product_attention(a, torch.zeros(2, 15, 16, dtype=DT))
+    with pytest.raises(ValueError, match="odd"):
+        factorised_dot_product_attention(MultiHeadAttention(15, 3).to(DT), torch.zeros(1, 2, 3, 15, dtype=DT))
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        factorised_dot_product_attention(torch.nn.Linear(16, 16), torch.zeros(1, 2, 3, 16))
+
+
+def test_model_4_forward_equals_the_masked_joint_path():
+    """Reshaped (the model) and masked (the definition) Model 4, on the same weights, agree in float64."""
     c4 = ViViTConfig.tiny("factorised_dot_product")
     model = _model(c4)
     video = _video(c4)
@@ -301,6 +342,47 @@ def test_model_4_forward_is_joint_path_with_the_mask():
         x = x + blk.mlp(blk.ln_2(x))
     ref = model.head(model.norm(x).mean(dim=1))
     torch.testing.assert_close(model(video), ref, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- last_attention
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_last_attention_shapes_rows_and_neighbourhoods(variant):
+    c = ViViTConfig.tiny(variant)
+    model = _model(c)
+    video = _video(c)
+    w = model.last_attention(video)
+    L = c.n_t * c.N
+    expected = {
+        "joint": {"joint": (2, c.heads, 1 + L, 1 + L)},
+        "factorised_encoder": {"spatial": (2, c.n_t, c.heads, 1 + c.N, 1 + c.N),
+                               "temporal": (2, c.heads, 1 + c.n_t, 1 + c.n_t)},
+        "factorised_self_attention": {"spatial": (2, c.heads, L, L), "temporal": (2, c.heads, L, L)},
+        "factorised_dot_product": {"dot_product": (2, c.heads, L, L)},
+    }[variant]
+    assert {k: tuple(v.shape) for k, v in w.items()} == expected
+    for v in w.values():
+        torch.testing.assert_close(v.sum(-1), torch.ones(v.shape[:-1], dtype=DT), atol=ATOL, rtol=0)
+    frame, place = same_frame_mask(c.n_t, c.N), same_location_mask(c.n_t, c.N)
+    if variant == "factorised_self_attention":
+        assert (w["spatial"][..., ~frame] == 0).all() and (w["temporal"][..., ~place] == 0).all()
+    if variant == "factorised_dot_product":
+        allowed = factorised_head_mask(c.n_t, c.N, c.heads)[None].expand_as(w["dot_product"])
+        assert (w["dot_product"][~allowed] == 0).all()
+    # reading the weights does not change the output
+    torch.testing.assert_close(model(video), _model(c)(video), atol=0, rtol=0)
+
+
+def test_last_attention_model_3_matches_masked_weights():
+    c = ViViTConfig.tiny("factorised_self_attention", depth=1)
+    model = _model(c)
+    video = _video(c)
+    x = model.tokens(video) + model.pos_embed.reshape(c.n_t, c.N, c.width)  # (B, n_t, N, D)
+    blk = model.blocks[0]
+    flat = x.flatten(1, 2)
+    _, ref_s = blk.attn(blk.ln_1(flat), mask=same_frame_mask(c.n_t, c.N), return_weights=True)
+    torch.testing.assert_close(model.last_attention(video)["spatial"], ref_s, atol=ATOL, rtol=0)
 
 
 # --------------------------------------------------------------------------- Model 2

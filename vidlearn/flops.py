@@ -130,19 +130,18 @@ def _vivit_structure(variant: str, pooling: str, temporal: bool) -> None:
         raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
 
 
-def vivit_macs_formula(
-    variant: str, pooling: str = "cls", temporal: bool = True, *, attended_only: bool = False
-) -> sp.Expr:
+def vivit_macs_formula(variant: str, pooling: str = "cls", temporal: bool = True) -> sp.Expr:
     """MACs of one clip through a ViViT, in the symbols ``n_t, N, d, L, m, L_t, K, P``.
 
     As ``FlopCounterMode`` counts them: matrix products only (tubelet ``Conv3d`` ``n_t·N·d·P``,
     attention and MLP, head ``d·K``). ``temporal`` says whether Model 2 has a temporal
     encoder (``L_t > 0``).
 
-    Model 4 as implemented (a mask on joint attention) computes all ``(n_t·N)²`` scores, so it
-    costs what Model 1 without a CLS token does. ``attended_only=True`` counts only the pairs
-    its heads attend to, as the paper does: half the heads (width ``d/2``) score ``N`` keys
-    per query, half score ``n_t``, so attention costs ``n_t·N·(N + n_t)·d`` per layer.
+    Model 4 is computed by reshaping (:func:`vidlearn.vivit.factorised_dot_product_attention`):
+    its ``h/2`` spatial heads (width ``d/2`` together) score ``N`` keys per query in ``n_t``
+    groups, ``n_t·N²·d`` MACs for scores and weighted sums; its ``h/2`` temporal heads score
+    ``n_t`` keys in ``N`` groups, ``N·n_t²·d``. Attention costs ``n_t·N·(N + n_t)·d`` per layer,
+    half of Model 3's ``2·n_t·N·(N + n_t)·d``.
     """
     _vivit_structure(variant, pooling, temporal)
     n_t, N, d, L, m, L_t, K, P = (_sym(s) for s in _VIVIT_SYMBOLS)
@@ -151,11 +150,9 @@ def vivit_macs_formula(
     if variant == "joint":
         body = L * block_macs(c + n_t * N, d, mlp_width=m)
     elif variant == "factorised_dot_product":
-        body = L * block_macs(n_t * N, d, mlp_width=m)
-        if attended_only:
-            n = n_t * N
-            half = d / 2  # each head group has width d/2
-            body += L * (attention_macs(n, N, half) + attention_macs(n, n_t, half) - attention_macs(n, n, d))
+        n, half = n_t * N, d / 2  # each head group has h/2 heads of width d/h: width d/2 in all
+        attention = n_t * attention_macs(N, N, half) + N * attention_macs(n_t, n_t, half)
+        body = L * (4 * n * d**2 + attention + 2 * n * d * m)  # Q, K, V, O projections; MLP
     elif variant == "factorised_self_attention":
         # spatial MHA on n_t groups of N, temporal MHA on N groups of n_t, MLP on every token
         per_block = n_t * mha_macs(N, N, d, 1) + N * mha_macs(n_t, n_t, d, 1) + 2 * n_t * N * d * m
@@ -202,10 +199,9 @@ def _vivit_flags(config) -> tuple[str, str, bool]:
     return config.variant, config.pooling, config.temporal_depth > 0
 
 
-def vivit_macs(config, *, attended_only: bool = False) -> int:
+def vivit_macs(config) -> int:
     """MACs of one clip through ``ViViT(config)`` (:func:`vivit_macs_formula` at the config's sizes)."""
-    formula = vivit_macs_formula(*_vivit_flags(config), attended_only=attended_only)
-    return evaluate(formula, **_vivit_values(config))
+    return evaluate(vivit_macs_formula(*_vivit_flags(config)), **_vivit_values(config))
 
 
 def vivit_params(config) -> int:

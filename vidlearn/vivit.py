@@ -22,7 +22,12 @@ models differ only in which tokens attend to which:
 Token order is time-major everywhere: token ``i_t·N + i_s`` is spatial position ``i_s`` of
 temporal index ``i_t``. In that order Model 3's two steps are joint attention under
 :func:`same_frame_mask` and :func:`same_location_mask`, and Model 4 is joint attention under
-:func:`factorised_head_mask` (one mask per head group); Model 4 is implemented exactly so.
+:func:`factorised_head_mask` (one mask per head group). Those masked forms are the
+*definitions* the tests and chapter 5 check against; the models are computed by reshaping,
+so that each attention is an ordinary batched attention over ``N`` or ``n_t`` tokens and no
+masked-out score is ever computed (:func:`factorised_dot_product_attention`). Model 4 thus
+costs ``n_t·N·(N + n_t)·d`` attention MACs per layer, as the paper counts it, not the
+``2(n_t·N)²·d`` of the masked form.
 
 Every model builds on the meta device (``with torch.device("meta"): ViViT(cfg)``), so the
 parameter count of a ViViT-B costs nothing.
@@ -33,10 +38,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import nn
 
-from vidlearn.attention import MultiHeadAttention
-from vidlearn.blocks import ResidualAttentionBlock
+from vidlearn.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
+from vidlearn.blocks import ResidualAttentionBlock, run_blocks
 from vidlearn.tubelets import TubeletEmbedding, token_grid
 from vidlearn.validation import check_int
 
@@ -48,6 +54,7 @@ __all__ = [
     "same_frame_mask",
     "same_location_mask",
     "factorised_head_mask",
+    "factorised_dot_product_attention",
     "PAPER_TABLE_1",
     "PAPER_TABLE_2",
 ]
@@ -219,28 +226,111 @@ def factorised_head_mask(n_t: int, N: int, heads: int, *, device=None) -> torch.
     return torch.cat([spatial, temporal], dim=0)  # (h, L, L)
 
 
+def factorised_dot_product_attention(attn: MultiHeadAttention, x: torch.Tensor, *, return_weights: bool = False):
+    """Model 4's attention computed by reshaping: ``x (B, n_t, N, D) -> (B, n_t, N, D)``.
+
+    Q, K, V come from ``attn``'s projections and are split into ``h`` heads of width ``e = D/h``.
+    Heads ``0..h/2-1`` attend among the ``N`` tokens of each temporal index, heads ``h/2..h-1``
+    among the ``n_t`` tokens of each spatial location; each group is one batched attention
+    (its neighbourhood is a leading axis). The heads are put back in order, concatenated,
+    and ``W_O`` is applied. It equals ``attn(x_flat, mask=factorised_head_mask(n_t, N, h)[None])``
+    on the time-major flattening, at ``n_t·N·(N + n_t)·D`` attention MACs instead of
+    ``2(n_t·N)²·D``.
+
+    ``return_weights=True`` also returns the weights as ``(B, h, n_t·N, n_t·N)`` in the time-major
+    order, exactly zero outside each head's neighbourhood (for inspection: this allocates the
+    full matrix that the computation itself avoids).
+    """
+    if not isinstance(attn, MultiHeadAttention):
+        raise ValueError(f"attn must be a MultiHeadAttention, got {type(attn).__name__}")
+    if x.ndim != 4 or x.shape[-1] != attn.d_model:
+        raise ValueError(f"expected tokens (B, n_t, N, {attn.d_model}), got {tuple(x.shape)}")
+    h = attn.n_heads
+    if h % 2:
+        raise ValueError(f"the heads are split in two equal groups; the attention has {h} heads, an odd number")
+    B, n_t, N, D = x.shape
+    flat = x.reshape(B, n_t * N, D)  # (B, n_t·N, D), time-major
+    q, k, v = (split_heads(w(flat), h) for w in (attn.w_q, attn.w_k, attn.w_v))  # (B, h, n_t·N, e)
+    g = h // 2
+    # spatial heads: the frame index joins the batch axes, attention runs over the N locations
+    per_frame = "b g (t s) e -> b (g t) s e"
+    # temporal heads: the location index joins the batch axes, attention runs over the n_t indices
+    per_place = "b g (t s) e -> b (g s) t e"
+    qs, ks, vs = (rearrange(z[:, :g], per_frame, t=n_t) for z in (q, k, v))  # (B, g·n_t, N, e)
+    qt, kt, vt = (rearrange(z[:, g:], per_place, t=n_t) for z in (q, k, v))  # (B, g·N, n_t, e)
+    # the fused kernel when no weights are wanted (count_flops' MATH backend sees it as matmuls)
+    fast = attn.fast and not return_weights
+    spatial = scaled_dot_product_attention(qs, ks, vs, return_weights=return_weights, fast=fast)
+    temporal = scaled_dot_product_attention(qt, kt, vt, return_weights=return_weights, fast=fast)
+    (spatial, ws), (temporal, wt) = (spatial, temporal) if return_weights else ((spatial, None), (temporal, None))
+    heads = torch.cat(
+        [rearrange(spatial, "b (g t) s e -> b g (t s) e", t=n_t), rearrange(temporal, "b (g s) t e -> b g (t s) e", s=N)],
+        dim=1,
+    )  # (B, h, n_t·N, e), heads in their original order
+    out = attn.w_o(merge_heads(heads)).reshape(B, n_t, N, D)  # (B, n_t, N, D)
+    if not return_weights:
+        return out
+    ws = rearrange(ws, "b (g t) s r -> b g t s r", t=n_t)  # (B, h/2, n_t, N, N)
+    wt = rearrange(wt, "b (g s) t u -> b g s t u", s=N)  # (B, h/2, N, n_t, n_t)
+    return out, torch.cat([_spatial_to_full(ws), _temporal_to_full(wt)], dim=1)  # (B, h, L, L)
+
+
+def _spatial_to_full(w: torch.Tensor) -> torch.Tensor:
+    """Per-frame weights ``(B, g, n_t, N, N)`` as time-major ``(B, g, n_t·N, n_t·N)``, zero across frames."""
+    eye = torch.eye(w.shape[2], dtype=w.dtype, device=w.device)
+    full = torch.einsum("bgtsr,tu->bgtsur", w, eye)  # key (u, r) is kept only when u == t
+    return rearrange(full, "b g t s u r -> b g (t s) (u r)")
+
+
+def _temporal_to_full(w: torch.Tensor) -> torch.Tensor:
+    """Per-location weights ``(B, g, N, n_t, n_t)`` as time-major ``(B, g, n_t·N, n_t·N)``, zero across locations."""
+    eye = torch.eye(w.shape[2], dtype=w.dtype, device=w.device)
+    full = torch.einsum("bgstu,sr->bgtsur", w, eye)  # key (u, r) is kept only when r == s
+    return rearrange(full, "b g t s u r -> b g (t s) (u r)")
+
+
 # --------------------------------------------------------------------------- the block
 
 
 class ViViTBlock(ResidualAttentionBlock):
     """Pre-LN transformer block shared by all four models (GELU MLP, as in ViT/ViViT).
 
-    Unfactorised: ``x (B, L, D)``, ``x += MSA(LN(x))`` (``mask`` as in
+    Unfactorised (Models 1 and 2): ``x (B, L, D)``, ``x += MSA(LN(x))`` (``mask`` as in
     :class:`MultiHeadAttention`), then ``x += MLP(LN(x))``.
 
     ``factorised=True`` (Model 3): ``x (B, n_t, N, D)``;
     ``x += MSA_s(LN(x))`` over the ``N`` tokens of each temporal index (:meth:`spatial`),
     ``x += MSA_t(LN(x))`` over the ``n_t`` tokens of each location (:meth:`temporal`), in
     ``order``, then ``x += MLP(LN(x))``.
+
+    ``dot_product=True`` (Model 4): ``x (B, n_t, N, D)``; ``x += MSA(LN(x))`` with half the
+    heads per temporal index and half per location (:func:`factorised_dot_product_attention`),
+    then ``x += MLP(LN(x))``.
+
+    ``return_weights=True`` also returns the attention weights as time-major ``(B, h, n_t·N, n_t·N)``
+    matrices (zero outside each head's neighbourhood); Model 3's block returns a pair
+    ``(spatial, temporal)``, one per step.
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, mlp_width: int, *, factorised: bool = False, order: str = "spatial_first"
+        self,
+        d_model: int,
+        n_heads: int,
+        mlp_width: int,
+        *,
+        factorised: bool = False,
+        dot_product: bool = False,
+        order: str = "spatial_first",
     ):
         if order not in _ORDERS:
             raise ValueError(f"order must be one of {_ORDERS}, got {order!r}")
+        if factorised and dot_product:
+            raise ValueError("a block is factorised (Model 3) or dot_product (Model 4), not both")
+        if dot_product and n_heads % 2:
+            raise ValueError(f"dot_product splits the heads in two equal groups; n_heads={n_heads} is odd")
         super().__init__(d_model, n_heads, mlp_width=mlp_width, activation=nn.GELU)
         self.order = order
+        self.dot_product = bool(dot_product)
         # Model 3's temporal attention has its own weights and LayerNorm (the paper's Eq. 5–6)
         self.ln_t = nn.LayerNorm(d_model) if factorised else None
         self.attn_t = MultiHeadAttention(d_model, n_heads) if factorised else None
@@ -249,32 +339,50 @@ class ViViTBlock(ResidualAttentionBlock):
     def factorised(self) -> bool:
         return self.attn_t is not None
 
-    def spatial(self, x: torch.Tensor) -> torch.Tensor:
+    def spatial(self, x: torch.Tensor, return_weights: bool = False):
         """``x + MSA(LN(x))`` among the ``N`` tokens of each temporal index: ``(B, n_t, N, D)``."""
         B, n_t, N, D = x.shape
-        y = self.attn(self.ln_1(x).reshape(B * n_t, N, D))  # (B·n_t, N, D)
-        return x + y.reshape(B, n_t, N, D)
+        res = self.attn(self.ln_1(x).reshape(B * n_t, N, D), return_weights=return_weights)  # (B·n_t, N, D)
+        y, w = res if return_weights else (res, None)
+        out = x + y.reshape(B, n_t, N, D)
+        if not return_weights:
+            return out
+        return out, _spatial_to_full(rearrange(w, "(b t) g s r -> b g t s r", t=n_t))  # (B, h, L, L)
 
-    def temporal(self, x: torch.Tensor) -> torch.Tensor:
+    def temporal(self, x: torch.Tensor, return_weights: bool = False):
         """``x + MSA_t(LN_t(x))`` among the ``n_t`` tokens at each spatial location: ``(B, n_t, N, D)``."""
         if not self.factorised:
             raise ValueError("this block has no temporal attention: build it with factorised=True")
         B, n_t, N, D = x.shape
         y = self.ln_t(x).transpose(1, 2).reshape(B * N, n_t, D)  # (B·N, n_t, D)
-        y = self.attn_t(y).reshape(B, N, n_t, D).transpose(1, 2)  # (B, n_t, N, D)
-        return x + y
+        res = self.attn_t(y, return_weights=return_weights)
+        y, w = res if return_weights else (res, None)
+        out = x + y.reshape(B, N, n_t, D).transpose(1, 2)  # (B, n_t, N, D)
+        if not return_weights:
+            return out
+        return out, _temporal_to_full(rearrange(w, "(b s) g t u -> b g s t u", s=N))  # (B, h, L, L)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if self.factorised:
-            if x.ndim != 4:
-                raise ValueError(f"a factorised block expects tokens (B, n_t, N, D), got {tuple(x.shape)}")
-            if mask is not None:
-                raise ValueError("a factorised block takes no mask: its neighbourhoods are the frame and the location")
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False):
+        if not (self.factorised or self.dot_product):
+            return super().forward(x, mask=mask, return_weights=return_weights)  # (B, L, D)
+        kind = "factorised" if self.factorised else "dot_product"
+        if x.ndim != 4:
+            raise ValueError(f"a {kind} block expects tokens (B, n_t, N, D), got {tuple(x.shape)}")
+        if mask is not None:
+            raise ValueError(f"a {kind} block takes no mask: its neighbourhoods are the frame and the location")
+        if self.dot_product:
+            res = factorised_dot_product_attention(self.attn, self.ln_1(x), return_weights=return_weights)
+            y, w = res if return_weights else (res, None)
+            x = x + y  # (B, n_t, N, D)
+        else:
             steps = (self.spatial, self.temporal) if self.order == "spatial_first" else (self.temporal, self.spatial)
+            ws = {}
             for step in steps:
-                x = step(x)
-            return x + self.mlp(self.ln_2(x))
-        return super().forward(x, mask=mask)  # (B, L, D)
+                res = step(x, return_weights=return_weights)
+                x, ws[step.__name__] = res if return_weights else (res, None)
+            w = (ws["spatial"], ws["temporal"])
+        x = x + self.mlp(self.ln_2(x))
+        return (x, w) if return_weights else x
 
 
 # --------------------------------------------------------------------------- the model
@@ -296,9 +404,10 @@ class ViViT(nn.Module):
         d, n_t, N = c.width, c.n_t, c.N
         self.embed = TubeletEmbedding(c.channels, d, c.tubelet)
 
-        def encoder(depth: int, factorised: bool = False) -> nn.ModuleList:
+        def encoder(depth: int, factorised: bool = False, dot_product: bool = False) -> nn.ModuleList:
             return nn.ModuleList(
-                ViViTBlock(d, c.heads, c.mlp_width, factorised=factorised, order=c.factorised_order)
+                ViViTBlock(d, c.heads, c.mlp_width, factorised=factorised, dot_product=dot_product,
+                           order=c.factorised_order)
                 for _ in range(depth)
             )
 
@@ -319,7 +428,11 @@ class ViViT(nn.Module):
         else:
             self.cls_token = _embedding(d) if cls else None
             self.pos_embed = _embedding(cls + n_t * N, d)
-            self.blocks = encoder(c.depth, factorised=c.variant == "factorised_self_attention")
+            self.blocks = encoder(
+                c.depth,
+                factorised=c.variant == "factorised_self_attention",
+                dot_product=c.variant == "factorised_dot_product",
+            )
             self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, c.num_classes)
 
@@ -346,26 +459,23 @@ class ViViT(nn.Module):
         """``(B, L, D) -> (B, D)``: the CLS output (token 0) or the mean over tokens."""
         return x[:, 0] if cls else x.mean(dim=1)
 
-    def attention_mask(self, *, device=None) -> torch.Tensor | None:
-        """The mask the joint-attention path uses: Model 4's ``(1, h, L, L)`` per-head mask, else None.
-
-        The leading 1 keeps :class:`MultiHeadAttention` from reading ``(h, L, L)`` as one mask per clip.
-        """
-        c = self.config
-        if c.variant != "factorised_dot_product":
-            return None
-        return factorised_head_mask(c.n_t, c.N, c.heads, device=device)[None]  # (1, h, L, L)
+    def _spatial_encoder(self, video: torch.Tensor, return_weights: bool = False):
+        """Model 2's spatial encoder: normalised CLS outputs ``(B, n_t, D)`` [and its last block's weights]."""
+        x = self.tokens(video)  # (B, n_t, N, D)
+        B, n_t, N, D = x.shape
+        x = self._with_cls(x.reshape(B * n_t, N, D), self.cls_token) + self.pos_embed  # (B·n_t, 1+N, D)
+        # each temporal index on its own: the weights are (B·n_t, h, 1+N, 1+N)
+        x, w = run_blocks(self.blocks, x, return_weights=True) if return_weights else (run_blocks(self.blocks, x), None)
+        z = self.norm(x[:, 0]).reshape(B, n_t, D)  # (B, n_t, D)
+        if not return_weights:
+            return z
+        return z, rearrange(w, "(b t) g i j -> b t g i j", t=n_t)  # (B, n_t, h, 1+N, 1+N)
 
     def spatial_features(self, video: torch.Tensor) -> torch.Tensor:
         """Model 2: the spatial encoder's normalised CLS output for each temporal index, ``(B, n_t, D)``."""
         if self.config.variant != "factorised_encoder":
             raise ValueError(f"spatial_features belongs to factorised_encoder, not {self.config.variant!r}")
-        x = self.tokens(video)  # (B, n_t, N, D)
-        B, n_t, N, D = x.shape
-        x = self._with_cls(x.reshape(B * n_t, N, D), self.cls_token) + self.pos_embed  # (B·n_t, 1+N, D)
-        for blk in self.blocks:
-            x = blk(x)  # each temporal index on its own
-        return self.norm(x[:, 0]).reshape(B, n_t, D)  # (B, n_t, D)
+        return self._spatial_encoder(video)
 
     def frame_logits(self, video: torch.Tensor) -> torch.Tensor:
         """Model 2: logits from each temporal index alone, ``head(spatial CLS_t)``: ``(B, n_t, num_classes)``.
@@ -378,29 +488,60 @@ class ViViT(nn.Module):
 
     def features(self, video: torch.Tensor) -> torch.Tensor:
         """The pooled representation the head classifies: ``(B, D)``."""
+        return self._encode(video, False)[0]
+
+    def last_attention(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The attention weights of each encoder's last block on ``video``, by name (row ``i``: where
+        token ``i`` looks; every row sums to 1, or is all zero for a token with nothing to attend to):
+
+        * Model 1: ``"joint"`` ``(B, h, [1+]n_t·N, [1+]n_t·N)``, the CLS token (if any) first;
+        * Model 2: ``"spatial"`` ``(B, n_t, h, 1+N, 1+N)`` (spatial CLS first) and, if ``L_t > 0``,
+          ``"temporal"`` ``(B, h, [1+]n_t, [1+]n_t)``;
+        * Model 3: ``"spatial"`` and ``"temporal"``, each time-major ``(B, h, n_t·N, n_t·N)``;
+        * Model 4: ``"dot_product"`` ``(B, h, n_t·N, n_t·N)``, spatial heads first.
+
+        Attention weights say where a layer mixes information from, not why the model decides.
+        """
+        with torch.no_grad():
+            return self._encode(video, True)[1]
+
+    def _encode(self, video: torch.Tensor, return_weights: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
         cls = c.pooling == "cls"
+        weights: dict[str, torch.Tensor] = {}
         if c.variant == "factorised_encoder":
-            z = self.spatial_features(video)  # (B, n_t, D)
+            res = self._spatial_encoder(video, return_weights)
+            z, weights["spatial"] = res if return_weights else (res, None)  # (B, n_t, D)
             if c.temporal_depth == 0:
-                return z.mean(dim=1)  # (B, D)
+                return z.mean(dim=1), weights  # (B, D)
             z = self._with_cls(z, self.temporal_cls_token) + self.temporal_pos_embed  # (B, [1+]n_t, D)
-            for blk in self.temporal_blocks:
-                z = blk(z)
-            return self._pool(self.temporal_norm(z), cls)  # (B, D)
+            if return_weights:
+                z, weights["temporal"] = run_blocks(self.temporal_blocks, z, return_weights=True)
+            else:
+                z = run_blocks(self.temporal_blocks, z)
+            return self._pool(self.temporal_norm(z), cls), weights  # (B, D)
         x = self.tokens(video)  # (B, n_t, N, D)
         B, n_t, N, D = x.shape
-        if c.variant == "factorised_self_attention":
+        if c.variant in _GRID_ONLY:
+            # Models 3 and 4: the blocks attend within frames and locations of the grid itself
             x = x + self.pos_embed.reshape(n_t, N, D)  # (B, n_t, N, D)
-            for blk in self.blocks:
-                x = blk(x)
-            return self.norm(x).mean(dim=(1, 2))  # (B, D)
-        # joint attention (Model 1) or joint attention under Model 4's per-head mask
+            for i, blk in enumerate(self.blocks):
+                if return_weights and i == len(self.blocks) - 1:
+                    x, w = blk(x, return_weights=True)
+                    if c.variant == "factorised_self_attention":
+                        weights["spatial"], weights["temporal"] = w
+                    else:
+                        weights["dot_product"] = w
+                else:
+                    x = blk(x)
+            return self.norm(x).mean(dim=(1, 2)), weights  # (B, D)
+        # joint attention (Model 1)
         x = self._with_cls(x.reshape(B, n_t * N, D), self.cls_token) + self.pos_embed  # (B, [1+]n_t·N, D)
-        mask = self.attention_mask(device=x.device)
-        for blk in self.blocks:
-            x = blk(x, mask=mask)
-        return self._pool(self.norm(x), cls)  # (B, D)
+        if return_weights:
+            x, weights["joint"] = run_blocks(self.blocks, x, return_weights=True)
+        else:
+            x = run_blocks(self.blocks, x)
+        return self._pool(self.norm(x), cls), weights  # (B, D)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """``video (B, T, C, H, W)`` -> logits ``(B, num_classes)``."""
