@@ -77,3 +77,27 @@ def test_encoders_expose_their_last_blocks_weights_through_the_block():
     w = model.attention_weights(ids)
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 6))
     assert w.shape == (2, 3, 6, 6)
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-5])
+def test_layer_norm_jacobian_is_autograds(eps):
+    from vidlearn.blocks import layer_norm_jacobian
+
+    x = torch.randn(4, 3, 10, dtype=DT)
+    J = layer_norm_jacobian(x, eps)  # (4, 3, 10, 10)
+    assert J.shape == (4, 3, 10, 10)
+    for idx in [(0, 0), (2, 1), (3, 2)]:
+        expected = torch.autograd.functional.jacobian(lambda t: nn.functional.layer_norm(t, (10,), eps=eps), x[idx])
+        torch.testing.assert_close(J[idx], expected, atol=1e-12, rtol=0)
+
+
+def test_layer_norm_jacobian_annihilates_shifts_and_rescalings():
+    from vidlearn.blocks import layer_norm_jacobian
+
+    x = torch.randn(5, 7, dtype=DT)
+    J = layer_norm_jacobian(x)  # (5, 7, 7)
+    xhat = nn.functional.layer_norm(x, (7,), eps=0.0)  # (5, 7)
+    torch.testing.assert_close(J @ torch.ones(7, dtype=DT), torch.zeros(5, 7, dtype=DT), atol=1e-12, rtol=0)
+    torch.testing.assert_close((J @ xhat[..., None])[..., 0], torch.zeros(5, 7, dtype=DT), atol=1e-12, rtol=0)
+    # and its rank is d − 2: nothing else is lost
+    assert torch.linalg.matrix_rank(J).tolist() == [5] * 5

@@ -114,3 +114,34 @@ def test_cost_formulas_equal_the_flop_counter(T, N, d):
     res = ResidualAttentionBlock(d, 2)
     x = torch.randn(1, T * (1 + N), d)
     assert count_flops(res, x) == 2 * evaluate(block_macs(), L=T * (1 + N), d=d, mlp_ratio=4)
+
+
+@pytest.mark.parametrize("t", [0, 1, 5, 17])
+@pytest.mark.parametrize("d,h,B", [(12, 3, 1), (16, 4, 3)])
+def test_one_cached_step_costs_four_projections_plus_t_plus_one_keys(t, d, h, B):
+    # counted by hand, per clip: Q, K, V of the new frame and the output projection (d² each),
+    # then 1×(t+1) scores of width d and the (t+1)-term weighted sum of width d
+    layer = TemporalAttention(d, h, causal=True).to(DT)
+    cache = layer.empty_cache(B, dtype=DT)
+    with torch.no_grad():
+        for _ in range(t):
+            _, cache = layer.step(torch.randn(B, d, dtype=DT), cache)
+    assert cache.length == t
+    expected_macs = B * (4 * d * d + 2 * (t + 1) * d)
+    assert count_flops(layer.step, torch.randn(B, d, dtype=DT), cache) == 2 * expected_macs
+
+
+def test_cross_frame_block_is_cheaper_than_a_joint_block_by_less_than_its_scores_are():
+    # ViT-B/16 sizes, d = 768, N = 196, T = 8: the formulas by hand, not through vidlearn.flops
+    d, N, T = 768, 196, 8
+    L = T * (1 + N)
+    joint = 4 * L * d * d + 2 * L * L * d + 8 * L * d * d  # projections, QKᵀ and AV, MLP d → 4d → d
+    xclip = (T * d * d  # message projection
+             + 4 * T * d * d + 2 * T * T * d  # CFA over T messages
+             + T * (4 * (N + 2) * d * d + 2 * (N + 2) ** 2 * d)  # IFA, per frame, over N + 2 tokens
+             + 8 * T * (N + 1) * d * d)  # MLP over the frame tokens
+    assert evaluate(block_macs(), L=L, d=d, mlp_ratio=4) == joint
+    assert evaluate(cross_frame_macs(), T=T, N=N, d=d, mlp_ratio=4) == xclip
+    assert round(joint / xclip, 2) == 1.28
+    scores = (L * L * d) / (T * T * d + T * (N + 2) ** 2 * d)
+    assert round(scores, 2) == 7.92

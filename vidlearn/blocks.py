@@ -9,6 +9,8 @@
   with ``MLP(x) = W₂ act(W₁ x + b₁) + b₂``, ``d → m → d``. ``return_weights=True`` also
   returns the block's attention weights ``(B, h, L, L)``, which is how the encoders built
   on it (``SingleStreamEncoder``, ``VideoBERT``) expose their last block's attention.
+* :func:`layer_norm_jacobian` — ``∂x̂/∂x = (I − 11ᵀ/d − x̂x̂ᵀ/d)/σ`` of LayerNorm without its
+  affine, in closed form (derived in ``vidlearn.derivations.blocks``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 
 from vidlearn.attention import MultiHeadAttention
 
-__all__ = ["QuickGELU", "ResidualAttentionBlock", "run_blocks"]
+__all__ = ["QuickGELU", "ResidualAttentionBlock", "run_blocks", "layer_norm_jacobian"]
 
 
 class QuickGELU(nn.Module):
@@ -82,3 +84,19 @@ def run_blocks(blocks, x: torch.Tensor, mask: torch.Tensor | None = None, return
     if return_weights and w is None:
         raise ValueError("there are no blocks, so there are no attention weights")
     return (x, w) if return_weights else x
+
+
+def layer_norm_jacobian(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Jacobian of LayerNorm without affine at each token: ``x (..., d)`` -> ``(..., d, d)``.
+
+    ``J = (I − 11ᵀ/d − x̂x̂ᵀ/d)/σ`` with ``x̂ = (x − μ)/σ`` and ``σ = √(Var x + eps)`` (biased
+    variance, as ``nn.LayerNorm``), i.e. ``(I − 11ᵀ/d)/σ − (x − μ)(x − μ)ᵀ/(dσ³)``, exact for
+    any ``eps``. Its null space holds ``1`` (a shift) and, for ``eps = 0``, ``x̂`` (a
+    rescaling): LayerNorm's output does not see either.
+    """
+    d = x.shape[-1]
+    centred = x - x.mean(-1, keepdim=True)  # (..., d)
+    sigma = (centred.pow(2).mean(-1, keepdim=True) + eps).sqrt()  # (..., 1)
+    eye = torch.eye(d, dtype=x.dtype, device=x.device)  # (d, d)
+    outer = centred[..., :, None] * centred[..., None, :] / sigma[..., None] ** 2  # (..., d, d): x̂x̂ᵀ
+    return (eye - 1.0 / d - outer / d) / sigma[..., None]

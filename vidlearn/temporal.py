@@ -6,8 +6,9 @@
   decoding with a key/value cache that gives exactly the full causal computation.
 * :class:`CrossFrameAttention` — X-CLIP's cross-frame communication (Ni et al., 2022,
   arXiv 2208.02816, Eqs. 7–9): each frame's [class] token is projected to a *message
-  token*, the ``T`` message tokens attend to each other (CFA), each message token joins its
-  own frame's tokens for intra-frame attention (IFA), and is dropped before the MLP.
+  token*, the ``T`` message tokens attend to each other (cross-frame fusion attention, CFA),
+  each message token joins its own frame's tokens (intra-frame diffusion attention, IFA:
+  what the messages gathered diffuses into the frame), and is dropped before the MLP.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ class TemporalAttention(nn.Module):
 
         The new frame's key and value are appended to the cache; its query attends to every
         cached frame and itself. Over a clip this equals ``forward`` with ``causal=True``.
+
+        Cost per clip, with ``t`` frames cached: ``4d² + 2(t + 1)d`` MACs, i.e. ``O(d² + t·d)``:
+        the new frame's four projections (Q, K, V and the output, ``d²`` each) plus its scores
+        and weighted sum over ``t + 1`` keys. The cache saves the ``2t·d²`` MACs of
+        re-projecting the earlier frames' keys and values.
         """
         if not self.causal:
             raise ValueError("incremental decoding needs causal=True: a bidirectional layer looks at future frames")
@@ -113,8 +119,9 @@ class CrossFrameAttention(nn.Module):
     Token 0 of every frame is its [class] token. With ``z_t`` the tokens of frame ``t``::
 
         m_t   = W_msg z_t[0]                          message token        (B, T, D)
-        m     = m + CFA(LN(m))                         frames talk, via messages (over T)
-        [z_t; m_t] += IFA(LN([z_t; m_t]))              per frame, over 1 + N + 1 tokens
+        m     = m + CFA(LN(m))                         cross-frame fusion attention (over T)
+        [z_t; m_t] += IFA(LN([z_t; m_t]))              intra-frame diffusion attention, per
+                                                       frame, over 1 + N + 1 tokens
         z_t   = [z_t; m_t][:-1]                        drop the message token
         z_t   = z_t + MLP(LN(z_t))
     """
@@ -136,9 +143,9 @@ class CrossFrameAttention(nn.Module):
             raise ValueError(f"expected frame tokens (B, T, 1 + N, D) with the [class] token first, got {tuple(z.shape)}")
         B, T, L, D = z.shape
         m = self.message(z[:, :, 0])  # (B, T, D): one message per frame, from its [class] token
-        m = m + self.cfa(self.ln_message(m))  # (B, T, D): cross-frame attention among messages
+        m = m + self.cfa(self.ln_message(m))  # (B, T, D): cross-frame fusion attention among messages
         zm = torch.cat([z, m[:, :, None]], dim=2).reshape(B * T, L + 1, D)  # (B·T, 1+N+1, D)
-        zm = zm + self.ifa(self.ln_1(zm))  # intra-frame attention, each frame on its own
+        zm = zm + self.ifa(self.ln_1(zm))  # intra-frame diffusion attention, each frame on its own
         z = zm[:, :L].reshape(B, T, L, D)  # (B, T, 1+N, D): the message token is dropped
         z = z + self.mlp(self.ln_2(z))
         return (z, m) if return_messages else z
