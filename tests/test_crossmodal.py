@@ -512,3 +512,59 @@ def test_chapter_derivation_starts_from_the_library_formulas():
     lib = lib.subs({s: by_name[s.name] for s in lib.free_symbols})
     assert sp.expand(start - lib) == 0
     assert sp.expand(end - lib) == 0
+
+
+# --------------------------------------------------------------------------- LXMERT's layout
+
+
+def test_lxmert_layer_counts_are_the_papers():
+    from vidlearn.crossmodal import LXMERT_LAYERS, LXMERTEncoder
+
+    assert LXMERT_LAYERS == {"language": 9, "object_relationship": 5, "cross_modality": 5}
+    enc = LXMERTEncoder(8, 2, 16)
+    assert enc.layer_counts == LXMERT_LAYERS
+    # single-modality encoders are self-attention blocks only; every cross layer is a co-attention block
+    assert not any(isinstance(m, CrossAttention) for part in (enc.language, enc.object_relationship)
+                   for m in part.modules())
+    assert all(isinstance(b, CoAttentionBlock) for b in enc.cross_modality)
+    with pytest.raises(ValueError, match="language"):
+        LXMERTEncoder(8, 2, 16, language=-1)
+
+
+def test_lxmert_single_modality_encoders_do_not_see_the_other_modality():
+    from vidlearn.crossmodal import LXMERTEncoder
+
+    torch.manual_seed(0)
+    enc = LXMERTEncoder(8, 2, 16, language=2, object_relationship=1, cross_modality=2).double()
+    text, video = torch.randn(1, 3, 8, dtype=torch.float64), torch.randn(1, 4, 8, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian
+    assert torch.count_nonzero(jac(lambda v: enc.single_modality(text, v)[0], video)) == 0
+    assert torch.count_nonzero(jac(lambda t: enc.single_modality(t, video)[1], text)) == 0
+    # after the cross-modality layers, each stream depends on the other
+    assert jac(lambda v: enc(text, v)[0], video).abs().max() > 1e-4
+    assert jac(lambda t: enc(t, video)[1], text).abs().max() > 1e-4
+    # with masks: a padded video token changes nothing in the text
+    mask = torch.tensor([[True, True, False, False]])
+    out = enc(text, video, video_mask=mask)[0]
+    video2 = video.clone()
+    video2[:, 2:] += 5.0
+    torch.testing.assert_close(enc(text, video2, video_mask=mask)[0], out, atol=1e-12, rtol=0)
+
+
+def test_shared_cross_attention_costs_the_same_macs_with_fewer_parameters():
+    d, m, n_x, n_v = 8, 16, 3, 5
+    torch.manual_seed(0)
+    own, shared = CoAttentionBlock(d, 2, m), CoAttentionBlock(d, 2, m, share_cross_attention=True)
+    assert shared.text_from_video is shared.video_from_text
+    per_cross = sum(p.numel() for p in own.text_from_video.parameters())
+    assert sum(p.numel() for p in own.parameters()) - sum(p.numel() for p in shared.parameters()) == per_cross
+    t, v = torch.randn(1, n_x, d), torch.randn(1, n_v, d)
+    assert count_flops(own.eval(), t, v) == count_flops(shared.eval(), t, v) == 2 * evaluate(
+        co_attention_block_macs(), n_x=n_x, n_v=n_v, d=d, m=m)
+
+
+def test_single_stream_costs_more_only_than_two_unfused_blocks():
+    n_x, n_v, d, m = sp.symbols("n_x n_v d m", positive=True, integer=True)
+    separate = block_macs(n_x, d, mlp_width=m) + block_macs(n_v, d, mlp_width=m)
+    assert sp.expand(single_stream_block_macs() - separate) == 4 * n_x * n_v * d
+    assert sp.expand(co_attention_block_macs() - single_stream_block_macs()) == sp.expand(4 * (n_x + n_v) * d**2)

@@ -230,3 +230,81 @@ def test_check_site_requires_plots_only_of_executed_chapters(tmp_path, course, s
     problems = check_site(bare, course / "chapters", require_plots=True)
     assert sorted(p.split()[0] for p in problems) == ["chapters/01_counting.html", "chapters/02_reading.html"]
     assert check_site(bare, course / "chapters") == []
+
+
+# ---------------------------------------------------------------- errata
+
+from vidlearn.site import ERRATA, Erratum, errata_markdown  # noqa: E402
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+# a few characters of each quoted seed line that identify the claim (the seeds are Chinese)
+SEED_MARKS = {
+    "000_3199cb540fa88f29.txt:40": ["1000^{2i/d}"],
+    "000_3199cb540fa88f29.txt:25": ["d_k", "梯度消失"],
+    "000_3199cb540fa88f29.txt:85": ["torch.randn(1, 1000, d_model)", "[:, :T, :]"],
+    "000_3199cb540fa88f29.txt:66": ["Google", "FLAVA"],
+    "002_ce2eb6c9d0177072.txt:84": ["一个patch生成一个空间分类token"],
+    "002_ce2eb6c9d0177072.txt:48": ["Factorised Encoder", "最好"],
+    "003_fc3326cf66a0941d.txt:61,62,63": ["9层", "5层", "交替"],
+    "003_fc3326cf66a0941d.txt:47": ["计算成本较高"],
+    "004_823b7b4fb6ac725f.txt:19,39": ["双流", "交叉注意力"],
+}
+
+
+def test_errata_cover_the_known_seed_errors_and_say_where():
+    assert {e.location for e in ERRATA} == set(SEED_MARKS)
+    for e in ERRATA:
+        assert e.claim and e.correct and e.evidence, e.location
+        chapter = ROOT / "chapters" / f"{e.chapter}.py"
+        assert chapter.is_file(), e.location
+        if e.section is not None:  # the section heading exists in the chapter, as written there
+            headings = [m.group(1) for line in chapter.read_text(encoding="utf-8").splitlines()
+                        if (m := re.match(r"^# #{1,6} (.+?)\s*$", line))]
+            assert e.section in headings, f"{e.location}: {chapter.name} has no heading {e.section!r}"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed material is not beside the repository")
+def test_errata_quote_the_right_seed_lines():
+    for e in ERRATA:
+        lines = (SEEDS / e.seed).read_text(encoding="utf-8").splitlines()
+        quoted = "\n".join(lines[n - 1] for n in e.lines)
+        for mark in SEED_MARKS[e.location]:
+            assert mark in quoted, f"{e.location} does not say {mark!r}"
+
+
+def test_readme_errata_table_is_the_sites():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Corrections to common material"):]
+    assert errata_markdown() in section
+    assert section.count("\n| `0") == len(ERRATA)
+
+
+def test_errata_page_is_linked_from_the_index_and_links_chapter_sections(site):
+    assert "errata.html" in _hrefs(site / "index.html")
+    text = _text(site / "errata.html")
+    # the made-up course has none of the real chapters: rows name their chapter, without a link
+    for e in ERRATA:
+        assert e.location in text
+    assert "chapters/" not in "".join(_hrefs(site / "errata.html"))
+
+
+def test_errata_rows_link_the_section_and_a_missing_heading_fails_the_build(tmp_path, course):
+    row = Erratum("000_x.txt", (3,), "claims a thing", "the right thing", "a paper", "01_counting",
+                  "Learning objectives")
+    out = tmp_path / "site"
+    build_site(course / "chapters", course / "exercises", out, execute=False, errata=[row])
+    assert "chapters/01_counting.html#Learning-objectives" in re.findall(r'href="([^"]+)"', (out / "errata.html").read_text())
+    assert check_site(out, course / "chapters") == []
+    # a section link to an id the page does not have is a dead link
+    page = out / "errata.html"
+    page.write_text(page.read_text().replace("#Learning-objectives", "#No-such-section"))
+    assert check_site(out, course / "chapters") == [
+        "errata.html links chapters/01_counting.html#No-such-section: no such section"]
+    # a heading the chapter does not have stops the build, naming the row
+    bad = Erratum("000_x.txt", (3,), "c", "r", "e", "01_counting", "No such heading")
+    with pytest.raises(SiteBuildError, match=r"000_x.txt:3: 01_counting.py has no heading 'No such heading'"):
+        build_site(course / "chapters", course / "exercises", tmp_path / "other", execute=False, errata=[bad])
+    # the index must link the errata
+    index = out / "index.html"
+    index.write_text(index.read_text().replace('href="errata.html"', 'href="index.html"'))
+    assert "index.html does not link errata.html" in check_site(out, course / "chapters")

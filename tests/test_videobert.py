@@ -502,3 +502,34 @@ def test_segment_features_cut_consecutive_segments():
     assert feats[0, :, 0].tolist() == [1.5, 5.5] and feats[1, :, 0].tolist() == [10.5, 14.5]
     with pytest.raises(ValueError, match="no whole segment"):
         segment_features(MeanFrame(), video, 10)
+
+
+def test_unchanged_share_is_keep_rate_plus_random_draws_of_the_same_token():
+    from vidlearn.videobert import expected_unchanged_share
+
+    vocab = JointVocabulary([f"w{i}" for i in range(10)], n_visual=64)
+    # 5 words and 4 visual words per sequence, as in chapter 6
+    g = torch.Generator().manual_seed(0)
+    seqs = [build_sequence(torch.randint(10, (5,), generator=g), torch.randint(64, (4,), generator=g), vocab)
+            for _ in range(256)]
+    ids, _, _ = pad_batch(seqs)
+    big = ids.repeat(100, 1)
+    masked, labels = mask_tokens(big, vocab, torch.Generator().manual_seed(1))
+    chosen = labels != -100
+    expected = expected_unchanged_share(big, labels, vocab)
+    text_share = (vocab.modality(big[chosen]) == 0).double().mean().item()
+    assert expected == pytest.approx(0.1 + 0.1 * (text_share / 10 + (1 - text_share) / 64), abs=1e-12)
+    assert expected == pytest.approx(0.106, abs=0.001)
+    measured = (masked[chosen] == big[chosen]).double().mean().item()
+    se = math.sqrt(expected * (1 - expected) / int(chosen.sum()))
+    assert abs(measured - expected) < 4 * se
+    # other rates: nothing random means exactly the keep rate
+    assert expected_unchanged_share(big, labels, vocab, mask_rate=0.9, random_rate=0.0) == pytest.approx(0.1)
+    # text only, 10 words: 0.1 + 0.1/10
+    text_labels = torch.where(vocab.modality(big) == 0, labels, -100)
+    if (text_labels != -100).any():
+        assert expected_unchanged_share(big, text_labels, vocab) == pytest.approx(0.11)
+    with pytest.raises(ValueError, match="no position"):
+        expected_unchanged_share(big, torch.full_like(labels, -100), vocab)
+    with pytest.raises(ValueError, match="special"):
+        expected_unchanged_share(big, big, vocab)  # every position, [CLS] included, "chosen"

@@ -7,7 +7,9 @@ Two ways to fuse them:
   cross-modality layer): each modality keeps its own tokens and weights; in each
   :class:`CoAttentionBlock` the text queries attend to the video keys/values and the video
   queries to the text keys/values (:class:`CrossAttention`), then each stream runs its own
-  self-attention and MLP. :class:`TwoStreamEncoder` stacks such blocks.
+  self-attention and MLP. :class:`TwoStreamEncoder` stacks such blocks;
+  :class:`LXMERTEncoder` is LXMERT's whole layout (:data:`LXMERT_LAYERS`): single-modality
+  encoders with self-attention only, then cross-modality layers.
 * **one stream** (VisualBERT, UNITER): concatenate ``[text; video]``, add a learned
   *segment* embedding that says which modality a token comes from, and run ordinary
   self-attention blocks over the joint sequence (:class:`SingleStreamEncoder`).
@@ -44,8 +46,18 @@ __all__ = [
     "CrossAttention",
     "CoAttentionBlock",
     "TwoStreamEncoder",
+    "LXMERT_LAYERS",
+    "LXMERTEncoder",
     "SingleStreamEncoder",
 ]
+
+#: LXMERT's layer counts (Tan & Bansal, EMNLP 2019, arXiv 1908.07490, §2.2 and its implementation details):
+#: a language encoder of 9 layers and an object-relationship (vision) encoder of 5, each a
+#: single-modality encoder (self-attention and a feed-forward sub-layer, no cross-attention),
+#: then 5 cross-modality layers (bidirectional cross-attention, then self-attention, then a
+#: feed-forward sub-layer, per modality). The released code names them ``l_layers``,
+#: ``r_layers`` and ``x_layers``.
+LXMERT_LAYERS = {"language": 9, "object_relationship": 5, "cross_modality": 5}
 
 
 # --------------------------------------------------------------------------- checks
@@ -198,13 +210,17 @@ class CoAttentionBlock(nn.Module):
     ``video_mask (B, n_video)`` are key-padding masks (``True`` = real token). Returns
     ``(text'', video'')``, plus the cross-attention weights ``(text→video (B, h, n_text,
     n_video), video→text (B, h, n_video, n_text))`` as a third value if ``return_weights``.
+
+    ``share_cross_attention=True`` uses one :class:`CrossAttention` for both directions, as
+    LXMERT's released code does (its ``visual_attention`` serves text→vision and vision→text);
+    the MACs are the same either way, only the parameter count changes.
     """
 
-    def __init__(self, d_model: int, n_heads: int, mlp_width: int):
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int, *, share_cross_attention: bool = False):
         super().__init__()
         self.d_model = d_model
         self.text_from_video = CrossAttention(d_model, n_heads)
-        self.video_from_text = CrossAttention(d_model, n_heads)
+        self.video_from_text = self.text_from_video if share_cross_attention else CrossAttention(d_model, n_heads)
         self.text_block = _gelu_block(d_model, n_heads, mlp_width)
         self.video_block = _gelu_block(d_model, n_heads, mlp_width)
 
@@ -250,6 +266,57 @@ class TwoStreamEncoder(nn.Module):
     def attention_weights(self, text, video, text_mask=None, video_mask=None):
         """The last block's ``(text→video (B, h, n_text, n_video), video→text (B, h, n_video, n_text))``."""
         return self(text, video, text_mask, video_mask, return_weights=True)[2]
+
+
+class LXMERTEncoder(nn.Module):
+    """LXMERT's encoder layout with the course's blocks: ``(text, video) -> (text, video)``.
+
+    ``language`` self-attention blocks on the text and ``object_relationship`` self-attention
+    blocks on the video (the *single-modality encoders*: neither sees the other modality),
+    then ``cross_modality`` :class:`CoAttentionBlock` s (cross-attention both ways from the
+    same inputs, then self-attention and MLP per stream; cross-attention weights shared
+    between the directions, as in LXMERT). The paper's counts are :data:`LXMERT_LAYERS`
+    (9, 5, 5). Ours are pre-LN blocks with GELU; LXMERT's are BERT's post-LN layers, and its
+    inputs are WordPiece embeddings and Faster R-CNN region features with box positions.
+
+    :meth:`single_modality` returns what the two single-modality encoders output, before any
+    fusion: its text part is a function of the text alone (the chapter checks this with a
+    gradient). Masks are key-padding masks ``(B, L)``, ``True`` = real token.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int, *, language: int = LXMERT_LAYERS["language"],
+                 object_relationship: int = LXMERT_LAYERS["object_relationship"],
+                 cross_modality: int = LXMERT_LAYERS["cross_modality"]):
+        super().__init__()
+        for name, n in (("language", language), ("object_relationship", object_relationship),
+                        ("cross_modality", cross_modality)):
+            check_int(n, name, minimum=0)
+        self.d_model = d_model
+        self.language = nn.ModuleList(_gelu_block(d_model, n_heads, mlp_width) for _ in range(language))
+        self.object_relationship = nn.ModuleList(
+            _gelu_block(d_model, n_heads, mlp_width) for _ in range(object_relationship))
+        self.cross_modality = nn.ModuleList(
+            CoAttentionBlock(d_model, n_heads, mlp_width, share_cross_attention=True) for _ in range(cross_modality))
+
+    @property
+    def layer_counts(self) -> dict[str, int]:
+        """``{"language": ..., "object_relationship": ..., "cross_modality": ...}``, as :data:`LXMERT_LAYERS`."""
+        return {name: len(getattr(self, name)) for name in LXMERT_LAYERS}
+
+    def single_modality(self, text, video, text_mask=None, video_mask=None):
+        """The two single-modality encoders: ``text (B, n_text, D)`` through the language blocks,
+        ``video (B, n_video, D)`` through the object-relationship blocks, each on its own."""
+        _check_streams(self.d_model, text=text, video=video)
+        text = run_blocks(self.language, text, _key_mask(text_mask, text, "text_mask"))
+        video = run_blocks(self.object_relationship, video, _key_mask(video_mask, video, "video_mask"))
+        return text, video
+
+    def forward(self, text, video, text_mask=None, video_mask=None):
+        """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> the same shapes, after all three encoders."""
+        text, video = self.single_modality(text, video, text_mask, video_mask)
+        for blk in self.cross_modality:
+            text, video = blk(text, video, text_mask, video_mask)
+        return text, video
 
 
 # --------------------------------------------------------------------------- one stream

@@ -4,6 +4,8 @@
 where the optional ``jupyter-server-mathjax`` package is installed, no network either::
 
     index.html                  course title, one entry per chapter: title, objectives, links
+    errata.html                 the errors of the source material the course corrects (:data:`ERRATA`),
+                                each linked to the chapter section that shows the correction
     site.css                    the site's own look, on top of JupyterLab's notebook CSS
     chapters/NN_name.html       the chapter, executed: outputs and plots (base64 PNG) inline
     exercises/exNN_name.html    the exercise, not executed (it is the student's to run)
@@ -42,6 +44,9 @@ __all__ = [
     "COURSE_TITLE",
     "CHAPTER_GLOB",
     "Chapter",
+    "Erratum",
+    "ERRATA",
+    "errata_markdown",
     "SiteBuildError",
     "read_chapter",
     "find_chapters",
@@ -140,6 +145,205 @@ def find_chapters(chapters_dir: Path, exercises_dir: Path | None = None, pattern
     if not paths:
         raise SiteBuildError(f"no chapters match {pattern!r} in {chapters_dir}")
     return [read_chapter(p, exercises_dir) for p in paths]
+
+
+# ---------------------------------------------------------------- errata
+
+@dataclass(frozen=True)
+class Erratum:
+    """One error of the source material (``../shared/seeds/``) and where the course corrects it.
+
+    ``seed`` and ``lines`` locate the claim in the seed file (1-based lines); ``claim`` is what it
+    says, paraphrased in English; ``correct`` what is right; ``evidence`` the paper (and section)
+    or the course's own check; ``chapter`` the chapter file's stem and ``section`` the heading
+    (as written in the chapter, without the ``#``) under which the chapter shows the correction,
+    or None where the chapter does not show it yet.
+    """
+
+    seed: str
+    lines: tuple[int, ...]
+    claim: str
+    correct: str
+    evidence: str
+    chapter: str
+    section: str | None
+
+    @property
+    def location(self) -> str:
+        return f"{self.seed}:" + ",".join(str(n) for n in self.lines)
+
+
+ERRATA: tuple[Erratum, ...] = (
+    Erratum(
+        "000_3199cb540fa88f29.txt", (40,),
+        "The sinusoidal position encoding divides the position by 1000^(2i/d).",
+        "The base is 10000 (Vaswani et al. 2017, §3.5). With base 1000 the slowest wavelength for d = 512 "
+        "is 6,116 positions instead of 60,611: a different encoding, not the Transformer's.",
+        "Vaswani et al., arXiv 1706.03762, §3.5; chapter 2 computes both wavelengths and asserts them to the position.",
+        "02_positional_encoding", "The base is 10000 — not 1000"),
+    Erratum(
+        "000_3199cb540fa88f29.txt", (25,),
+        "Dividing by √d_k is there to prevent vanishing gradients (no mechanism given).",
+        "Imprecise rather than false: dividing by √d_k keeps the variance of a logit q·k at 1 (it is d_k "
+        "unscaled), so that the softmax does not saturate; a saturated softmax has a Jacobian diag(p) − ppᵀ "
+        "near zero, which starves the gradient to the logits. It is the softmax's own gradient, not the "
+        "depth-wise vanishing gradient the phrase usually means (seed 004, line 124, names the mechanism: "
+        "dot products that grow too large).",
+        "Vaswani et al., arXiv 1706.03762, §3.2.1 (footnote 4); chapter 1 derives Var(q·k) = d_k and measures "
+        "the Jacobian vanishing as the logits grow.",
+        "01_scaled_dot_product_attention", r"2. Why divide by $\sqrt{d_k}$?"),
+    Erratum(
+        "000_3199cb540fa88f29.txt", (85,),
+        "A learned position table of 1000 rows, sliced to the clip length, serves any clip.",
+        "At T > 1000 the slice is silently shorter than the clip; the error surfaces later, far from its cause. "
+        "A learned table cannot serve clips longer than itself: check the length and say so.",
+        "Chapter 2 runs the pattern at T = 1200 and shows where and how it fails.",
+        "02_positional_encoding", "5. Learned encodings and their length limit"),
+    Erratum(
+        "000_3199cb540fa88f29.txt", (66,),
+        "FLAVA is a Google model whose temporal attention follows video frames before it meets the text.",
+        "FLAVA is Meta AI's (FAIR) image–text foundation model: image and text encoders and a multimodal "
+        "encoder over their concatenated hidden states. No video input, no temporal attention.",
+        "Singh et al., \"FLAVA: A Foundational Language And Vision Alignment Model\", CVPR 2022, arXiv 2112.04482.",
+        "06_cross_modal_fusion", "Chapter 6 — Cross-modal fusion and VideoBERT"),
+    Erratum(
+        "002_ce2eb6c9d0177072.txt", (84,),
+        "ViViT Model 2 (factorised encoder) makes one spatial CLS token per patch.",
+        "The spatial encoder runs once per temporal index, over that index's n_h·n_w tokens plus one CLS; "
+        "the temporal encoder reads the n_t CLS outputs: one spatial CLS per temporal index.",
+        "Arnab et al., ViViT, arXiv 2103.15691, §3.3 (Model 2); chapter 5 checks the shapes of the spatial "
+        "encoder's output.",
+        "05_vivit_variants", "3. Model 2: the factorised encoder (one CLS per temporal index)"),
+    Erratum(
+        "002_ce2eb6c9d0177072.txt", (48,),
+        "Model 2 (factorised encoder) is the best of the four ViViT variants.",
+        "It depends on the data set: on Kinetics-400 Model 1 (joint attention) is best, 80.0 % top-1 against "
+        "78.8 % for Model 2; Model 2 is best on Epic-Kitchens.",
+        "Arnab et al., ViViT, arXiv 2103.15691, Table 2 (the K400 column is the course's PAPER_TABLE_2).",
+        "05_vivit_variants", None),
+    Erratum(
+        "003_fc3326cf66a0941d.txt", (61, 62, 63),
+        "LXMERT's 9-layer text encoder and 5-layer vision encoder contain cross-attention, and its 5 "
+        "cross-modality layers alternate text→vision and vision→text.",
+        "The 9 language and 5 object-relationship layers are single-modality encoders: self-attention and "
+        "feed-forward only. Each of the 5 cross-modality layers runs cross-attention in both directions at "
+        "once, then self-attention, then a feed-forward sub-layer, per modality.",
+        "Tan & Bansal, LXMERT, EMNLP 2019, arXiv 1908.07490, §2.2 and the implementation details "
+        "(N_L, N_R, N_X = 9, 5, 5); chapter 6 builds the layout and checks with "
+        "Jacobians that the single-modality outputs do not depend on the other modality.",
+        "06_cross_modal_fusion", "LXMERT, layer by layer"),
+    Erratum(
+        "003_fc3326cf66a0941d.txt", (47,),
+        "Single-stream models cost more, because their self-attention covers pairs within and across modalities.",
+        "Per fusing layer, two streams cost more: a co-attention block costs 4(n_x + n_v)d² MACs more than a "
+        "single-stream block. A single-stream layer costs 4·n_x·n_v·d more than a text-only plus a video-only "
+        "layer, which fuse nothing.",
+        "The course's formulas (vidlearn.flops, equal to torch's FLOP counter) and derivations "
+        "ch06.two_stream_overhead and ch06.joint_minus_separate.",
+        "06_cross_modal_fusion", "What each costs"),
+    Erratum(
+        "004_823b7b4fb6ac725f.txt", (19, 39),
+        "VideoBERT is a two-stream model: a video transformer and a text transformer joined by cross-attention.",
+        "VideoBERT is one BERT over one sequence, [CLS] text [>] visual words [SEP], whose visual words are "
+        "hierarchical-k-means codes of S3D clip features; every layer is ordinary self-attention over both.",
+        "Sun et al., VideoBERT, ICCV 2019, arXiv 1904.01766, §3.2; chapter 6 builds it and checks that it has "
+        "no cross-attention module.",
+        "06_cross_modal_fusion", "4. VideoBERT as it really is"),
+)
+
+
+def errata_markdown(errata=ERRATA) -> str:
+    """The errata as the Markdown table of the README's "Corrections to common material" section."""
+    rows = ["| source (seed file:line) | it says (paraphrased) | what is right | evidence | where the course shows it |",
+            "|---|---|---|---|---|"]
+    for e in errata:
+        number = int(e.chapter[:2]) if e.chapter[:2].isdigit() else e.chapter
+        where = f"[chapter {number}](chapters/{e.chapter}.py)"
+        where += f", “{e.section}”" if e.section is not None else " (correction not shown yet)"
+        cells = [f"`{e.location}`", e.claim, e.correct, e.evidence, where]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def _heading_ids(markdown: str) -> dict[str, str]:
+    """Heading text -> the ``id`` nbconvert gives it on a chapter page."""
+    from nbconvert.filters.markdown import markdown2html
+
+    out = {}
+    for line in markdown.splitlines():
+        m = re.match(r"^#{1,6}\s+(.+?)\s*$", line)
+        if m:
+            found = re.search(r'<h[1-6] id="([^"]+)"', markdown2html(line))
+            if found:
+                out[m.group(1)] = found.group(1)
+    return out
+
+
+def _chapter_headings(chapter: Path) -> dict[str, str]:
+    nb = jupytext.read(chapter)
+    return _heading_ids("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+
+
+ERRATA_TEMPLATE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>Errata — {{ course }}</title>
+{{ mathjax | safe }}
+<link rel="stylesheet" href="site.css">
+</head>
+<body class="vl-index">
+<main>
+<header class="vl-hero">
+  <p><a href="index.html">{{ course }}</a></p>
+  <h1>Corrections to the source material</h1>
+  <p>The course was commissioned from five Chinese-language tutorials. These are the errors in them that
+  the course corrects; each row says where, and where the course shows the correction.</p>
+</header>
+<table class="vl-errata">
+<thead><tr><th>source</th><th>it says (paraphrased)</th><th>what is right</th><th>evidence</th>
+<th>where the course shows it</th></tr></thead>
+<tbody>
+{%- for e in errata %}
+<tr id="erratum-{{ loop.index }}">
+  <td><code>{{ e.location }}</code></td><td>{{ e.claim }}</td><td>{{ e.correct }}</td><td>{{ e.evidence }}</td>
+  <td>{% if e.href %}<a href="{{ e.href }}">{{ e.where }}</a>{% else %}{{ e.where }}{% endif %}</td>
+</tr>
+{%- endfor %}
+</tbody>
+</table>
+</main>
+</body>
+</html>
+"""
+
+
+def _write_errata(out: Path, chapters: list[Chapter], errata, *, course: str, mathjax: str) -> None:
+    """``errata.html``: one row per :class:`Erratum`, linked to the section of a chapter of the site."""
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    by_stem = {ch.source.stem: ch for ch in chapters}
+    rows = []
+    for e in errata:
+        ch, href = by_stem.get(e.chapter), None
+        number = int(e.chapter[:2]) if e.chapter[:2].isdigit() else None
+        where = f"chapter {number}" if number is not None else e.chapter
+        if e.section is None:
+            where += " (correction not shown yet)"
+        else:
+            where += f", “{e.section}”"
+        if ch is not None:
+            href = ch.href
+            if e.section is not None:
+                ids = _chapter_headings(ch.source)
+                if e.section not in ids:
+                    raise SiteBuildError(f"erratum {e.location}: {ch.source.name} has no heading {e.section!r}")
+                href += "#" + ids[e.section]
+        rows.append({"location": e.location, "claim": e.claim, "correct": e.correct, "evidence": e.evidence,
+                     "where": where, "href": href})
+    text = env.from_string(ERRATA_TEMPLATE).render(course=course, errata=rows, mathjax=markupsafe.Markup(mathjax))
+    (out / "errata.html").write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------- notebooks
@@ -326,6 +530,8 @@ INDEX_TEMPLATE = """\
 <header class="vl-hero">
   <h1>{{ course }}</h1>
   <p>{{ subtitle }}</p>
+  <p class="vl-errata-link"><a href="errata.html">Errata: what the source material gets wrong, and where the
+  course corrects it</a></p>
 </header>
 <ol class="vl-chapters">
 {%- for ch in chapters %}
@@ -438,6 +644,10 @@ body.vl-page .jp-RenderedHTMLCommon a code { color: var(--vl-accent); }  /* a li
   margin: .5rem 0 1rem; padding: .6rem .9rem; border-left: 4px solid var(--vl-accent);
   background: var(--vl-accent-soft); font-size: .92rem;
 }
+.vl-errata { border-collapse: collapse; font-size: .9rem; }
+.vl-errata th, .vl-errata td { border-top: 1px solid var(--vl-rule); padding: .45rem .5rem; text-align: left;
+  vertical-align: top; }
+.vl-errata th { background: var(--vl-accent-soft); }
 @media print { .vl-nav { display: none; } }
 """
 
@@ -511,6 +721,7 @@ def build_site(
     cell_timeout: float = 600.0,
     course: str = COURSE_TITLE,
     subtitle: str = COURSE_SUBTITLE,
+    errata=ERRATA,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Build the site into ``out`` (replacing a site built there before) and return its ``index.html``.
@@ -519,6 +730,8 @@ def build_site(
     ``exNN_*.py`` that go with chapter ``NN``; ``cwd`` (default: the folder above
     ``chapters_dir``, the course root) is where chapters run. ``execute=False`` renders the
     chapters without running them (a quick look at the layout; no outputs, no plots).
+    ``errata`` (default :data:`ERRATA`) become ``errata.html``, linked from the index; a row
+    whose chapter is in the site links the section it names, which must exist.
     """
     chapters_dir, exercises_dir, out = Path(chapters_dir), Path(exercises_dir), Path(out)
     cwd = Path(cwd) if cwd is not None else chapters_dir.resolve().parent
@@ -592,6 +805,7 @@ def build_site(
             page = _render(exporter, nb, ch.exercise, title, vl)
             (staging / "exercises" / f"{stem}.html").write_text(page, encoding="utf-8")
 
+        _write_errata(staging, chapters, errata, course=course, mathjax=head(""))
         _write_index(staging, chapters, course=course, subtitle=subtitle, mathjax=head(""), executed=execute)
         _replace(staging, out)
     except BaseException:
@@ -641,16 +855,36 @@ def _local_links(page: Path) -> list[str]:
             if not re.match(r"[a-z][a-z0-9+.-]*:", link) and not link.startswith("#")]
 
 
+class _Ids(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        self.ids |= {value for name, value in attrs if name in ("id", "name") and value}
+
+
+def _fragment_links(page: Path) -> list[tuple[str, str]]:
+    """``(file, fragment)`` of every local link of ``page`` to another file with a ``#fragment``."""
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return [tuple(link.split("#", 1)) for link in parser.links
+            if "#" in link and not link.startswith("#") and not re.match(r"[a-z][a-z0-9+.-]*:", link)]
+
+
 def check_site(site: Path, chapters_dir: Path, pattern: str = CHAPTER_GLOB, *, require_plots: bool = False) -> list[str]:
     """What is wrong with the site in ``site`` (empty: nothing): every chapter matching ``pattern``
-    in ``chapters_dir`` has a page linked from ``index.html``, and every local link or image of
-    every page leads to a file of the site. ``require_plots``: every chapter page also embeds a
-    PNG (an executed chapter of this course always draws one)."""
+    in ``chapters_dir`` has a page linked from ``index.html``, the index links ``errata.html``,
+    every local link or image of every page leads to a file of the site, and a link to a section
+    (``page.html#id``) to an element of that page with that id. ``require_plots``: every chapter
+    page also embeds a PNG (an executed chapter of this course always draws one)."""
     site, problems = Path(site), []
     index = site / "index.html"
     if not index.is_file():
         return [f"{index} is missing"]
     linked = set(_local_links(index))
+    if "errata.html" not in linked:
+        problems.append("index.html does not link errata.html")
     for source in sorted(Path(chapters_dir).glob(pattern)):
         href = f"chapters/{source.stem}.html"
         if href not in linked:
@@ -665,4 +899,11 @@ def check_site(site: Path, chapters_dir: Path, pattern: str = CHAPTER_GLOB, *, r
         for link in _local_links(page):
             if link and not (page.parent / link).exists():
                 problems.append(f"{page.relative_to(site)} links {link}, which does not exist")
+        for target, fragment in _fragment_links(page):
+            path = page.parent / target.split("?")[0]
+            if path.suffix == ".html" and path.is_file():
+                ids = _Ids()
+                ids.feed(path.read_text(encoding="utf-8"))
+                if fragment not in ids.ids:
+                    problems.append(f"{page.relative_to(site)} links {target}#{fragment}: no such section")
     return problems

@@ -55,3 +55,27 @@ def hierarchical_assignment_cost() -> Derivation:
         .step("12*4", "VideoBERT: k = 12, depth 4", subs={"k": 12, "depth": 4})
         .step("48", "against 12⁴ = 20736 leaves for the exact nearest leaf")
     )
+
+
+@register("ch06.joint_minus_separate")
+def joint_minus_separate() -> Derivation:
+    """A single-stream block minus a text-only and a video-only block = 4·n_x·n_v·d: the cross scores.
+
+    This is what "single stream costs more" can honestly mean: more than two single-modality
+    blocks, which fuse nothing. A two-stream block that fuses pays the same cross scores and
+    4·(n_x + n_v)·d² more (ch06.two_stream_overhead).
+    """
+    single_stream = "(4*(n_x + n_v)*d**2 + 2*(n_x + n_v)**2*d + 2*(n_x + n_v)*d*m)"
+    separate = "(4*n_x*d**2 + 2*n_x**2*d + 2*n_x*d*m) + (4*n_v*d**2 + 2*n_v**2*d + 2*n_v*d*m)"
+    return (
+        Derivation(f"{single_stream} - ({separate})", _TOKENS, title="single-stream − two single-modality blocks, MACs")
+        .step(
+            "2*(n_x + n_v)**2*d - 2*n_x**2*d - 2*n_v**2*d",
+            "projections and MLPs are per token: the same in both, they cancel",
+        )
+        .step(
+            "2*(n_x**2 + 2*n_x*n_v + n_v**2)*d - 2*n_x**2*d - 2*n_v**2*d",
+            "expand (n_x + n_v)²",
+        )
+        .step("4*n_x*n_v*d", "what is left: the text→video and video→text score blocks, 2·n_x·n_v·d each")
+    )
