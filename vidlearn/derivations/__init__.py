@@ -49,3 +49,4 @@ __all__ = ["REGISTRY", "register", "get"]
 from vidlearn.derivations import tubelets as _tubelets  # noqa: E402,F401
 from vidlearn.derivations import vivit as _vivit  # noqa: E402,F401
 from vidlearn.derivations import crossmodal as _crossmodal  # noqa: E402,F401
+from vidlearn.derivations import blocks as _blocks  # noqa: E402,F401
