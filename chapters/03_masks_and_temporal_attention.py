@@ -389,8 +389,8 @@ check_identity(
 # The MLP applies one two-layer network to every token separately,
 # $\text{MLP}(x) = W_2\,\phi(W_1 x + b_1) + b_2$ with $W_1\in\mathbb{R}^{m\times d}$,
 # $W_2\in\mathbb{R}^{d\times m}$ and, almost always, $m = 4d$. Attention mixes tokens; the MLP
-# transforms each one on its own (so permuting the tokens commutes with it), and holds most of the
-# block's parameters: $2dm + m + d = 8d^2 + 5d$ against attention's $4d^2 + 4d$ and the two
+# transforms each one on its own (so permuting the tokens commutes with it), and holds two thirds
+# of the block's parameters: $2dm + m + d = 8d^2 + 5d$ against attention's $4d^2 + 4d$ and the two
 # LayerNorms' $4d$. At ViT-B's width $d = 768$ that is 4,722,432 against 2,362,368 and 3,072.
 
 # %%
@@ -406,6 +406,7 @@ n_params = {name: sum(p.numel() for p in part.parameters()) for name, part in
 print(n_params)
 assert n_params == {"MLP": 8 * 768**2 + 5 * 768, "attention": 4 * 768**2 + 4 * 768, "LayerNorms": 4 * 768}
 assert n_params == {"MLP": 4_722_432, "attention": 2_362_368, "LayerNorms": 3_072}
+assert round(n_params["MLP"] / sum(n_params.values()), 2) == 0.67  # two thirds of the block
 
 # %% [markdown]
 # The nonlinearity $\phi$: ViT and BERT use **GELU**, $x\,\Phi(x)$ with $\Phi$ the standard normal
@@ -552,29 +553,34 @@ assert max(grad_post.values()) / min(grad_post.values()) < 1.2, "post-LN: flat i
 assert grad_pre[1] / grad_pre[32] > 4, "pre-LN: shrinks with depth"
 scaled = [grad_pre[L_] * math.sqrt(L_) for L_ in depths]
 assert max(scaled) / min(scaled) < 1.5, "about like 1/√L"
+# the figures quoted above, to the digits quoted
+assert round(max(grad_post.values()) / min(grad_post.values()), 2) == 1.17 and round(grad_pre[1] / grad_pre[32], 1) == 4.5
+assert (round(min(scaled), 2), round(max(scaled), 2)) == (0.12, 0.17)
 assert all(a > b for a, b in zip(list(grad_pre.values()), list(grad_pre.values())[1:])), "monotonically"
 assert all(abs(r - 1) < 1e-3 for r in rms_post) and rms_pre[31] > 3 * rms_pre[0]
 
 # %% [markdown]
 # ### 6.5 From a frame to tokens: patches and the [class] token
 #
-# So far the tokens were given. A ViT-style frame encoder (CLIP's image encoder is one) makes them
-# from pixels. It cuts the $C\times H\times W$ frame into $N = (H/p)(W/p)$ non-overlapping
-# $p\times p$ **patches**, flattens each into $C p^2$ numbers and maps it with one shared linear
-# layer to $d$: ViT-B/16 has $p = 16$, so a $224\times 224$ frame gives $N = 14\cdot 14 = 196$
+# So far the tokens were given. A ViT-style frame encoder makes them from pixels (ViT: Dosovitskiy
+# et al., 2021; CLIP, Radford et al., 2021, trains such an image encoder together with a text
+# encoder so that an image and its caption get similar outputs). It cuts the $C\times H\times W$
+# frame into $N = (H/p)(W/p)$ non-overlapping $p\times p$ **patches**, flattens each into $C p^2$
+# numbers and maps it with one shared linear layer to $d$: ViT-B/16 has $p = 16$, so a $224\times 224$ frame gives $N = 14\cdot 14 = 196$
 # patch tokens. (Chapter 4 generalises patches to *tubelets*, $t\times h\times w$ boxes spanning
 # several frames, and proves that a convolution with stride = kernel is exactly this linear map.)
 # Then a learned **[class] token**, one vector $z_\text{cls}\in\mathbb{R}^d$ shared by every frame,
 # is put in front of the patch tokens, and a learned position embedding is added to each of the
 # $1 + N$ tokens. After the blocks, the output at the [class] position is the frame's summary: ViT
 # classifies from it, CLIP projects it into the space it shares with text. It has no pixels of its
-# own, so whatever it carries it gathered by attention from the patches. (Chapter 5 compares it
-# with averaging the patch outputs.)
+# own, so whatever it carries it gathered by attention from the patches. (Chapter 5 also uses the
+# alternative, averaging the output tokens.)
 #
 # A tiny example: two frames of $3\times 8\times 12$ in $4\times 4$ patches, so
 # $N = (8/4)(12/4) = 6$ patches of $3\cdot 4\cdot 4 = 48$ numbers each.
 
 # %%
+assert (224 // 16) ** 2 == 196 and (224 // 32) ** 2 == 49  # ViT-B/16 and ViT-B/32 patch counts at 224×224
 p = 4
 frames = torch.randn(2, 3, 8, 12)  # (B, C, H, W)
 patches = einops.rearrange(frames, "b c (nh p1) (nw p2) -> b (nh nw) (c p1 p2)", p1=p, p2=p)  # (B, N, C·p·p)
