@@ -44,13 +44,14 @@ def causal_pairs() -> Derivation:
 
 @register("ch03.cross_frame_cost")
 def cross_frame_cost() -> Derivation:
-    """Attention-score MACs of X-CLIP's CFA + IFA for T frames of N patches (+ [class]) of width d."""
+    """Attention-score MACs of X-CLIP's CFA + IFA (cross-frame fusion and intra-frame diffusion
+    attention) for T frames of N patches (+ [class]) of width d."""
     return (
         Derivation(
             "Sum(T*d, (m, 1, T)) + Sum((N + 2)**2*d, (frame, 1, T))",
             {"T": "positive integer", "N": "positive integer", "d": "positive integer",
              "m": "positive integer", "frame": "positive integer"},
-            title="score MACs of cross-frame + intra-frame attention",
+            title="score MACs of cross-frame fusion + intra-frame diffusion attention",
         )
         .step("T**2*d + T*(N + 2)**2*d", "CFA: T messages × T messages; IFA: per frame, N + 2 tokens × N + 2 tokens")
         .step("T*d*(T + (N + 2)**2)", "factor out T·d: linear in T for the patch tokens")
