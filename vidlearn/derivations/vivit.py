@@ -34,7 +34,8 @@ def factorised_attention_ratio() -> Derivation:
 
 @register("ch05.dot_product_attention_macs")
 def dot_product_attention_macs() -> Derivation:
-    """Model 4 counting only attended pairs: h/2 heads score N keys, h/2 score n_t, each head d/h wide."""
+    """Model 4 computed by reshaping (as ``ViViT`` does and the paper counts): h/2 heads score N keys,
+    h/2 score n_t, each head d/h wide; no masked-out pair is computed."""
     return (
         Derivation(
             "(h/2)*2*(n_t*N)*N*(d/h) + (h/2)*2*(n_t*N)*n_t*(d/h)",
