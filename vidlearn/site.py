@@ -189,9 +189,9 @@ ERRATA: tuple[Erratum, ...] = (
         "near zero, which starves the gradient to the logits. It is the softmax's own gradient, not the "
         "depth-wise vanishing gradient the phrase usually means (seed 004, line 124, names the mechanism: "
         "dot products that grow too large).",
-        "Vaswani et al., arXiv 1706.03762, §3.2.1 (footnote 4); chapter 1 derives Var(q·k) = d_k and measures "
-        "the Jacobian vanishing as the logits grow.",
-        "01_scaled_dot_product_attention", r"2. Why divide by $\sqrt{d_k}$?"),
+        "Vaswani et al., arXiv 1706.03762, §3.2.1 (footnote 4); chapter 1 derives Var(q·k) = d_k (§2), and "
+        "measures the Jacobian vanishing as the logits grow and the gradient the logits receive (§3).",
+        "01_scaled_dot_product_attention", "3. The softmax Jacobian, and why saturation kills gradients"),
     Erratum(
         "000_3199cb540fa88f29.txt", (85,),
         "A learned position table of 1000 rows, sliced to the clip length, serves any clip.",
@@ -219,8 +219,9 @@ ERRATA: tuple[Erratum, ...] = (
         "Model 2 (factorised encoder) is the best of the four ViViT variants.",
         "It depends on the data set: on Kinetics-400 Model 1 (joint attention) is best, 80.0 % top-1 against "
         "78.8 % for Model 2; Model 2 is best on Epic-Kitchens.",
-        "Arnab et al., ViViT, arXiv 2103.15691, Table 2 (the K400 column is the course's PAPER_TABLE_2).",
-        "05_vivit_variants", None),
+        "Arnab et al., ViViT, arXiv 2103.15691, Table 2 (the K400 column is the course's PAPER_TABLE_2, "
+        "asserted in chapter 5).",
+        "05_vivit_variants", "8. Training on a task that needs time"),
     Erratum(
         "003_fc3326cf66a0941d.txt", (61, 62, 63),
         "LXMERT's 9-layer text encoder and 5-layer vision encoder contain cross-attention, and its 5 "
