@@ -93,8 +93,9 @@ def test_space_time_model_learns_direction_and_space_only_model_cannot():
     # one frame carries no information about the direction: at chance, within 4 standard errors
     assert abs(space.accuracy - 0.5) < 4 * math.sqrt(0.25 / SHORT.eval_clips)
     assert space.final_loss > 0.65 > 0.1 > joint.final_loss
-    # and the joint model uses the order of the frames: shuffled, it is back near chance
-    assert shuffled_accuracy(joint.model, SHORT) < 0.7
+    # shuffled, a clip's label is independent of what any model sees (time reversal maps one class
+    # onto the other with the same frames), so even the trained joint model is at chance
+    assert abs(shuffled_accuracy(joint.model, SHORT) - 0.5) < 4 * math.sqrt(0.25 / SHORT.eval_clips)
     assert joint.macs == vivit_macs(ViViTConfig.tiny("joint"))
 
 
