@@ -502,7 +502,7 @@ ax.legend(fontsize=8)
 ax.set_title("T = 4, 8, 16, 32 frames")
 plt.show()
 for v, pts in timings.items():
-    print(f"{NAMES[v]:38s} ns per MAC: " + ", ".join(f"{ms / mmacs:.2f}" for mmacs, ms in pts))  # ms / MMAC = ns / MAC
+    print(f"{NAMES[v]:38s} ns per MAC: " + ", ".join(f"{ms / mmacs:.3f}" for mmacs, ms in pts))  # ms / MMAC = ns / MAC
 
 # %% [markdown]
 # Read the plot and the printed times per MAC as measurements of this machine under its current
