@@ -717,7 +717,7 @@ print("K400 top-1 (paper, Table 2):", ", ".join(f"{NAMES[v].split(' (')[0]} {a}"
 # single row decides; we plot how much attention each token *receives*, averaged over all queries
 # (Model 3's spatial step; Model 4's spatial heads and temporal heads separately). Each panel is
 # the first frame of a tubelet with the weights of its $4 \times 4$ tokens laid over it (averaged
-# over heads).
+# over heads; the colour scale of each row runs from 0, dark, to that row's largest weight, light).
 
 # %%
 clips = held_out(train_config)
