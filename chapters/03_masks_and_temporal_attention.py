@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 3 — Masks and temporal attention
+# # Chapter 3 — Masks, temporal attention and the transformer block
 #
 # Frames are tokens; now time gets a direction. This chapter builds attention *along time*:
 # which frames may look at which (masks), how a causal model can run one frame at a time
