@@ -58,7 +58,7 @@ from einops import rearrange
 
 from vidlearn import derivations
 from vidlearn.attention import split_heads
-from vidlearn.data import RGB, MovingShapesConfig, VideoBatch, generate, shape_mask
+from vidlearn.data import RGB, MovingShapesConfig, VideoBatch, generate, shape_mask, trajectories
 from vidlearn.flops import count_flops, forward_seconds, vivit_macs, vivit_macs_formula, vivit_params
 from vidlearn.train import TrainConfig, held_out, results_table, shuffled_accuracy, train_vivit
 from vidlearn.vivit import (
@@ -200,6 +200,14 @@ print("Model 2 with L_t = 0 equals the time-average of per-frame logits: max |di
 # %% [markdown]
 # Averaging is order-blind: shuffle the temporal indices and the output does not change. Such a
 # model cannot tell "left" from "right" unless a single tubelet already shows motion (§8).
+
+# %%
+t_idx = torch.randperm(c2_avg.n_t, generator=torch.Generator().manual_seed(4))  # a permutation of the n_t indices
+t = c2_avg.tubelet[0]
+frames_order = (t_idx[:, None] * t + torch.arange(t)).flatten()  # move whole tubelets, keep frames inside each
+with torch.no_grad():
+    torch.testing.assert_close(m2_avg(v64[:, frames_order]), m2_avg(v64), atol=TOL, rtol=0)
+assert not torch.equal(frames_order, torch.arange(c2_avg.frames))
 
 # %% [markdown]
 # ## 4. Model 3: factorised self-attention
@@ -363,12 +371,16 @@ for v in VARIANTS:
 # ### The paper's Table 2
 #
 # ViViT's Table 2 lists ViViT-B/16x2 on Kinetics-400: parameters, "FLOPs" (these are
-# multiply-accumulates: count a ViT-B/16 image, 17.6 G, and you get the paper's figure for it)
+# multiply-accumulates: a ViT-B/16 image at 224×224, counted the same way, is 17.6 G, the
+# 17.5–17.6 "GFLOPs" image papers list for ViT-B/16 and DeiT-B; a count of two FLOPs per MAC would be 35 G)
 # and accuracy. Model 4 is listed at 277.1 G: the cost of the reshaped computation. A masked
 # implementation would compute every score of joint attention and cost what Model 1 without a
 # CLS token does; that is what `ViViT` measured before it reshaped, and we print it for reference.
 
 # %%
+vit_b16_image = ViViTConfig.base_16x2("joint", frames=1, tubelet=(1, 16, 16), num_classes=1000)  # one 224² frame
+assert round(vivit_macs(vit_b16_image) / 1e9, 1) == 17.6  # MACs, not 2·MACs
+
 rows = []
 for v in [*VARIANTS, "ave_pool"]:
     config = (ViViTConfig.base_16x2("factorised_encoder", temporal_depth=0, pooling="mean")
@@ -564,7 +576,7 @@ assert [data.directions[sample.direction[i]] for i in shown] == ["left", "left",
 # written here from the description (the shape's pixel mask rolled to the object's position, times
 # its colour) reproduces every generated clip; then every time-reversed clip equals the rendering
 # of the opposite direction from the last frame's position, whose trajectory the generator itself
-# computes (`VideoBatch.positions`):
+# computes (`vidlearn.data.trajectories`, which `generate` draws with):
 
 # %%
 clean = MovingShapesConfig(noise_std=0.0)
@@ -580,11 +592,11 @@ def render(b: VideoBatch, i: int, positions: torch.Tensor) -> torch.Tensor:
 
 
 # the other direction, started where each clip ends: its trajectory by the generator's own code
-reverse = replace(batch, start=batch.positions[:, -1], direction=1 - batch.direction)
-assert torch.equal(reverse.positions, batch.positions.flip(1))
+reverse = trajectories(clean, batch.positions[:, -1], 1 - batch.direction, batch.speed)  # (B, T, 2)
+assert torch.equal(reverse, batch.positions.flip(1))
 for i in range(len(batch)):
     assert torch.equal(batch.video[i], render(batch, i, batch.positions[i]))  # the renderer is right
-    assert torch.equal(batch.video[i].flip(0), render(reverse, i, reverse.positions[i]))  # reversed = other class
+    assert torch.equal(batch.video[i].flip(0), render(batch, i, reverse[i]))  # reversed = other class
 print(f"{len(batch)} clips: each time-reversed clip is exactly a clip of the other direction")
 
 # %% [markdown]
@@ -598,9 +610,8 @@ start_col, speed = torch.cartesian_prod(cols, speeds).T  # every (start column, 
 n = len(start_col)
 frame_sets, frame_cols = {}, {}
 for d, name in enumerate(clean.directions):
-    walks = replace(batch, start=torch.stack([torch.zeros(n, dtype=torch.long), start_col], 1),
-                    direction=torch.full((n,), d), speed=speed)
-    pos = walks.positions[..., 1]  # (n, T): the object's column in each frame
+    start = torch.stack([torch.zeros(n, dtype=torch.long), start_col], 1)  # (n, 2): row 0, every column
+    pos = trajectories(clean, start, torch.full((n,), d), speed)[..., 1]  # (n, T): the object's column per frame
     frame_sets[name] = Counter((int(s), frozenset(p.tolist())) for s, p in zip(speed, pos))
     frame_cols[name] = [Counter(pos[:, t].tolist()) for t in range(clean.n_frames)]
 assert frame_sets["left"] == frame_sets["right"]  # the unordered frames: identical distributions

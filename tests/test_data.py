@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidlearn.data import MovingShapesConfig, VideoBatch, caption, generate, shape_mask, shuffle_frames
+from vidlearn.data import DIRECTIONS, MovingShapesConfig, VideoBatch, caption, generate, shape_mask, shuffle_frames
 
 # Written out from the definition: (rows, cols) moved per frame for each direction.
 STEP = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
@@ -392,3 +392,21 @@ def test_caption_id_is_one_to_one_with_the_caption():
     for i, text in zip(ids, batch.captions):
         assert by_id.setdefault(i, text) == text  # one caption per id ...
     assert len(set(by_id.values())) == len(by_id)  # ... and one id per caption
+
+
+def test_trajectories_are_what_generate_draws_and_check_their_input():
+    from vidlearn.data import trajectories
+
+    config = MovingShapesConfig()
+    batch = generate(config, 16, seed=2)
+    pos = trajectories(config, batch.start, batch.direction, batch.speed)  # (B, T, 2)
+    torch.testing.assert_close(pos, batch.positions)
+    step = torch.tensor([DIRECTIONS[config.directions[int(d)]] for d in batch.direction])  # (B, 2)
+    pixels = torch.tensor([config.speeds[int(s)] for s in batch.speed])  # (B,)
+    assert torch.equal((pos[:, 1] - pos[:, 0]) % config.size, (pixels[:, None] * step) % config.size)
+    with pytest.raises(ValueError, match="start must be"):
+        trajectories(config, batch.start[:, 0], batch.direction, batch.speed)
+    with pytest.raises(ValueError, match="direction must be"):
+        trajectories(config, batch.start, batch.direction + len(config.directions), batch.speed)
+    with pytest.raises(ValueError, match="speed must be"):
+        trajectories(config, batch.start, batch.direction, batch.speed[:3])

@@ -82,6 +82,7 @@ __all__ = [
     "caption",
     "shuffle_frames",
     "shape_mask",
+    "trajectories",
 ]
 
 # Colour of the object on a black background, per channel in [0, 1].
@@ -241,7 +242,7 @@ class VideoBatch:
     @property
     def positions(self) -> torch.Tensor:
         """``(row, col)`` of the bounding box in every frame, modulo the size: ``(B, T, 2)``."""
-        return _trajectories(self.config, self.start, self.direction, self.speed)
+        return trajectories(self.config, self.start, self.direction, self.speed)
 
 
 def caption(direction: int, shape: int, colour: int, speed: int, config: MovingShapesConfig) -> str:
@@ -263,8 +264,22 @@ def caption(direction: int, shape: int, colour: int, speed: int, config: MovingS
     return " ".join(words + [adverb] if adverb else words)
 
 
-def _trajectories(config, start, direction, speed) -> torch.Tensor:
-    """``(start + t · speed · step) mod size`` for ``t = 0 .. T-1``: ``(B, T, 2)``."""
+def trajectories(config: MovingShapesConfig, start, direction, speed) -> torch.Tensor:
+    """Where the generator puts each object: ``(start + t · speed · step) mod size`` for
+    ``t = 0 .. T-1``, ``(B, T, 2)`` (row, col of the bounding box's corner).
+
+    ``start`` ``(B, 2)`` integer positions, ``direction`` and ``speed`` ``(B,)`` indices into
+    ``config.directions`` and ``config.speeds``.
+    """
+    if not isinstance(config, MovingShapesConfig):
+        raise ValueError(f"expected a MovingShapesConfig, got {type(config).__name__}")
+    start, direction, speed = (torch.as_tensor(v) for v in (start, direction, speed))
+    if start.ndim != 2 or start.shape[1] != 2 or start.dtype.is_floating_point:
+        raise ValueError(f"start must be integer positions (B, 2), got {start.dtype} {tuple(start.shape)}")
+    B = start.shape[0]
+    for name, v, n in (("direction", direction, len(config.directions)), ("speed", speed, len(config.speeds))):
+        if v.shape != (B,) or v.dtype.is_floating_point or ((v < 0) | (v >= n)).any():
+            raise ValueError(f"{name} must be {B} integer indices in [0, {n}), got {v.dtype} {tuple(v.shape)}")
     step = torch.tensor([DIRECTIONS[d] for d in config.directions])[direction]  # (B, 2)
     pixels = torch.tensor(config.speeds)[speed]  # (B,)
     t = torch.arange(config.n_frames)
@@ -319,7 +334,7 @@ def generate(config: MovingShapesConfig, n: int, seed: int) -> VideoBatch:
     object_size = torch.randint(lo, hi + 1, (n,), generator=g)
     start = torch.randint(S, (n, 2), generator=g)  # uniform over the whole torus
 
-    pos = _trajectories(config, start, direction, speed)  # (B, T, 2)
+    pos = trajectories(config, start, direction, speed)  # (B, T, 2)
     # The shape test depends only on (kind, box side, offset from the box corner), so it is
     # evaluated once per kind and side on the whole offset grid, and each pixel of each
     # frame looks up its own offset. Taking the offset modulo S is the wrap-around.

@@ -204,8 +204,12 @@ def held_out(config: TrainConfig) -> VideoBatch:
 
 
 def shuffled_accuracy(model: nn.Module, config: TrainConfig, *, seed: int = 0) -> float:
-    """Held-out accuracy with each clip's frames in a random order: a model that uses the
-    order of frames drops towards chance, one that ignores it does not change."""
+    """Held-out accuracy with each clip's frames in a random order (one permutation per clip).
+
+    On a task where only the order carries the label (the direction of motion on the torus
+    canvas, chapter 5 §7) every model, whatever it learned, is at chance here: the check
+    confirms the data's construction, it does not rank models. On a task the frames' content
+    decides (shape, colour), an order-blind model keeps its accuracy."""
     clips = held_out(config)
     video = shuffle_frames(clips.video, torch.Generator().manual_seed(seed))  # (B, T, C, H, W)
     return accuracy(model, video, _labels(clips, config.target))

@@ -525,15 +525,14 @@ class ViViT(nn.Module):
         if c.variant in _GRID_ONLY:
             # Models 3 and 4: the blocks attend within frames and locations of the grid itself
             x = x + self.pos_embed.reshape(n_t, N, D)  # (B, n_t, N, D)
-            for i, blk in enumerate(self.blocks):
-                if return_weights and i == len(self.blocks) - 1:
-                    x, w = blk(x, return_weights=True)
-                    if c.variant == "factorised_self_attention":
-                        weights["spatial"], weights["temporal"] = w
-                    else:
-                        weights["dot_product"] = w
+            if return_weights:
+                x, w = run_blocks(self.blocks, x, return_weights=True)
+                if c.variant == "factorised_self_attention":
+                    weights["spatial"], weights["temporal"] = w  # one per step of the last block
                 else:
-                    x = blk(x)
+                    weights["dot_product"] = w
+            else:
+                x = run_blocks(self.blocks, x)
             return self.norm(x).mean(dim=(1, 2)), weights  # (B, D)
         # joint attention (Model 1)
         x = self._with_cls(x.reshape(B, n_t * N, D), self.cls_token) + self.pos_embed  # (B, [1+]n_t·N, D)
