@@ -101,3 +101,21 @@ def test_layer_norm_jacobian_annihilates_shifts_and_rescalings():
     torch.testing.assert_close((J @ xhat[..., None])[..., 0], torch.zeros(5, 7, dtype=DT), atol=1e-12, rtol=0)
     # and its rank is d − 2: nothing else is lost
     assert torch.linalg.matrix_rank(J).tolist() == [5] * 5
+
+
+def test_layer_norm_jacobian_of_a_constant_token_is_a_clear_error():
+    from vidlearn.blocks import layer_norm_jacobian
+
+    x = torch.randn(3, 6, dtype=DT)
+    x[1] = 2.5  # a constant token: σ = 0
+    with pytest.raises(ValueError, match=r"index \(1,\) is constant.*eps > 0"):
+        layer_norm_jacobian(x)
+    with pytest.raises(ValueError, match="constant"):
+        layer_norm_jacobian(torch.zeros(6, dtype=DT))
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        layer_norm_jacobian(torch.randn(6, dtype=DT), eps=-1e-5)
+    # with eps > 0 it is defined: σ = √eps, and x̂ = 0 leaves (I − 11ᵀ/d)/√eps
+    J = layer_norm_jacobian(x, eps=1e-4)
+    expected = (torch.eye(6, dtype=DT) - torch.full((6, 6), 1 / 6, dtype=DT)) / 1e-2
+    torch.testing.assert_close(J[1], expected, atol=1e-9, rtol=0)
+    assert torch.isfinite(J).all()

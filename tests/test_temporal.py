@@ -5,7 +5,7 @@ import torch
 
 from vidlearn.flops import block_macs, count_flops, cross_frame_macs, evaluate
 from vidlearn.blocks import ResidualAttentionBlock
-from vidlearn.temporal import CrossFrameAttention, TemporalAttention
+from vidlearn.temporal import CrossFrameAttention, KVCache, TemporalAttention
 
 DT = torch.float64
 
@@ -145,3 +145,23 @@ def test_cross_frame_block_is_cheaper_than_a_joint_block_by_less_than_its_scores
     assert round(joint / xclip, 2) == 1.28
     scores = (L * L * d) / (T * T * d + T * (N + 2) ** 2 * d)
     assert round(scores, 2) == 7.92
+
+
+def test_step_rejects_inputs_that_do_not_fit_the_cache():
+    layer = _layer(causal=True)  # d_model 12, 3 heads of width 4
+    cache = layer.empty_cache(2, dtype=DT)
+    _, cache = layer.step(torch.randn(2, 12, dtype=DT), cache)  # one frame cached
+    with pytest.raises(ValueError, match=r"x_t of shape \(B, 12\), got \(2, 5, 12\); for a whole clip"):
+        layer.step(torch.randn(2, 5, 12, dtype=DT), cache)
+    with pytest.raises(ValueError, match=r"x_t has 3 clips but the cache holds 2"):
+        layer.step(torch.randn(3, 12, dtype=DT), cache)
+    with pytest.raises(ValueError, match=r"\(B, 12\), got \(2, 8\)"):
+        layer.step(torch.randn(2, 8, dtype=DT), cache)
+    with pytest.raises(ValueError, match="must be a KVCache"):
+        layer.step(torch.randn(2, 12, dtype=DT), (cache.keys, cache.values))
+    other = TemporalAttention(12, 4, causal=True).to(DT).empty_cache(2, dtype=DT)  # 4 heads of width 3
+    with pytest.raises(ValueError, match=r"shape \(B, 3, t, 4\).*got \(2, 4, 0, 3\)"):
+        layer.step(torch.randn(2, 12, dtype=DT), other)
+    with pytest.raises(ValueError, match="same shape"):
+        layer.step(torch.randn(2, 12, dtype=DT), KVCache(cache.keys, cache.values[:, :, :0]))
+    assert cache.length == 1  # the failed calls left the cache as it was

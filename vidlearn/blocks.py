@@ -93,10 +93,26 @@ def layer_norm_jacobian(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     variance, as ``nn.LayerNorm``), i.e. ``(I − 11ᵀ/d)/σ − (x − μ)(x − μ)ᵀ/(dσ³)``, exact for
     any ``eps``. Its null space holds ``1`` (a shift) and, for ``eps = 0``, ``x̂`` (a
     rescaling): LayerNorm's output does not see either.
+
+    The default ``eps = 0`` is the exact ``x̂`` of the derivation (with ``eps > 0``, e.g.
+    ``nn.LayerNorm``'s ``1e-5``, ``x̂`` is not in the null space: a rescaling keeps a
+    singular value of order ``eps/σ²``). With ``eps = 0`` a constant token (``σ = 0``) has no
+    Jacobian, LayerNorm divides by zero there, so it is a ``ValueError`` rather than NaN;
+    pass ``eps > 0`` for such tokens. A negative ``eps`` is a ``ValueError`` too.
     """
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
     d = x.shape[-1]
     centred = x - x.mean(-1, keepdim=True)  # (..., d)
-    sigma = (centred.pow(2).mean(-1, keepdim=True) + eps).sqrt()  # (..., 1)
+    variance = centred.pow(2).mean(-1, keepdim=True)  # (..., 1): biased
+    if eps == 0 and bool((variance == 0).any()):
+        where = (variance[..., 0] == 0).nonzero()[0].tolist()
+        token = f"token at index {tuple(where)}" if where else "the token"
+        raise ValueError(
+            f"{token} is constant (σ = 0): with eps = 0 LayerNorm divides by zero "
+            "and has no Jacobian there; pass eps > 0 (nn.LayerNorm uses 1e-5)"
+        )
+    sigma = (variance + eps).sqrt()  # (..., 1)
     eye = torch.eye(d, dtype=x.dtype, device=x.device)  # (d, d)
     outer = centred[..., :, None] * centred[..., None, :] / sigma[..., None] ** 2  # (..., d, d): x̂x̂ᵀ
     return (eye - 1.0 / d - outer / d) / sigma[..., None]

@@ -91,11 +91,41 @@ class TemporalAttention(nn.Module):
         empty = torch.zeros(batch, self.attn.n_heads, 0, e, dtype=dtype, device=device)  # (B, h, 0, e)
         return KVCache(empty, empty.clone())
 
+    def _check_step(self, x_t, cache) -> None:
+        """Clear errors for :meth:`step`'s inputs, before ``cat`` or broadcasting fails opaquely."""
+        h = self.attn.n_heads
+        e = self.d_model // h
+        if not isinstance(cache, KVCache):
+            raise ValueError(f"cache must be a KVCache (start with empty_cache(batch)), got {type(cache).__name__}")
+        for name, kv in (("keys", cache.keys), ("values", cache.values)):
+            if not isinstance(kv, torch.Tensor) or kv.ndim != 4 or kv.shape[1] != h or kv.shape[3] != e:
+                shape = tuple(kv.shape) if isinstance(kv, torch.Tensor) else type(kv).__name__
+                raise ValueError(
+                    f"cache {name} must have shape (B, {h}, t, {e}) for this layer ({h} heads of width {e}), got {shape}"
+                )
+        if cache.keys.shape != cache.values.shape:
+            raise ValueError(
+                f"cache keys {tuple(cache.keys.shape)} and values {tuple(cache.values.shape)} must have the same shape"
+            )
+        if not isinstance(x_t, torch.Tensor) or x_t.ndim != 2 or x_t.shape[-1] != self.d_model:
+            shape = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
+            raise ValueError(
+                f"step takes one frame per clip, x_t of shape (B, {self.d_model}), got {shape}"
+                + ("; for a whole clip (B, T, D) call the layer itself" if isinstance(x_t, torch.Tensor) and x_t.ndim == 3 else "")
+            )
+        if x_t.shape[0] != cache.keys.shape[0]:
+            raise ValueError(
+                f"x_t has {x_t.shape[0]} clips but the cache holds {cache.keys.shape[0]}: the batch sizes must match"
+            )
+
     def step(self, x_t: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, KVCache]:
         """Causal attention for the next frame ``x_t (B, D)`` given the cache of earlier frames.
 
         The new frame's key and value are appended to the cache; its query attends to every
         cached frame and itself. Over a clip this equals ``forward`` with ``causal=True``.
+
+        ``x_t`` must be ``(B, d_model)`` with ``B`` the cache's batch, and ``cache`` a
+        :class:`KVCache` of this layer's heads and head width; anything else is a ``ValueError``.
 
         Cost per clip, with ``t`` frames cached: ``4d² + 2(t + 1)d`` MACs, i.e. ``O(d² + t·d)``:
         the new frame's four projections (Q, K, V and the output, ``d²`` each) plus its scores
@@ -104,6 +134,7 @@ class TemporalAttention(nn.Module):
         """
         if not self.causal:
             raise ValueError("incremental decoding needs causal=True: a bidirectional layer looks at future frames")
+        self._check_step(x_t, cache)
         x = self._encode(x_t[:, None], start=cache.length)  # (B, 1, D)
         a = self.attn
         q = split_heads(a.w_q(x), a.n_heads)  # (B, h, 1, e)
