@@ -84,7 +84,8 @@ D = 24
 # %% [markdown]
 # **Uniform frame sampling** picks $n_f$ frames spread evenly over the clip (indices
 # $\operatorname{round}(\operatorname{linspace}(0, T-1, n_f))$) and embeds each like an image: a
-# 2D patch embedding (`Conv2d` with stride = kernel = $h\times w$). **Tubelet embedding** cuts the
+# 2D patch embedding (`Conv2d` with stride = kernel = $h\times w$; chapter 3 §6.5 built it and
+# checked that it is one linear map applied to every flattened patch). **Tubelet embedding** cuts the
 # clip into $t\times h\times w$ boxes and embeds each with a `Conv3d` with stride = kernel.
 #
 # With $n_f = 4$ sampled frames and $4\times 8\times 8$ tubelets both produce a $4\times4\times4$
