@@ -283,6 +283,23 @@ def test_two_stream_encoder_is_its_blocks_in_turn():
     assert (w_tv[1, ..., 6:] == 0).all() and (w_vt[1, ..., 2:] == 0).all()  # padded keys get no weight
 
 
+def test_two_stream_encoder_weights_are_the_last_blocks():
+    enc = _build(TwoStreamEncoder, D, H, M, 3)
+    text, video = _text_video(2, 5, 7)
+    t_mask, v_mask = _lengths_mask([5, 2], 5), _lengths_mask([7, 6], 7)
+    t, v = text, video
+    for blk in enc.blocks[:-1]:
+        t, v = blk(t, v, t_mask, v_mask)
+    ref_t, ref_v, (ref_tv, ref_vt) = enc.blocks[-1](t, v, t_mask, v_mask, return_weights=True)
+    got_t, got_v, (w_tv, w_vt) = enc(text, video, t_mask, v_mask, return_weights=True)
+    for got, ref in [(got_t, ref_t), (got_v, ref_v), (w_tv, ref_tv), (w_vt, ref_vt)]:
+        torch.testing.assert_close(got, ref, atol=ATOL, rtol=0)
+    # asking for the weights does not change the outputs
+    plain_t, plain_v = enc(text, video, t_mask, v_mask)
+    torch.testing.assert_close(plain_t, got_t, atol=0, rtol=0)
+    torch.testing.assert_close(plain_v, got_v, atol=0, rtol=0)
+
+
 # --------------------------------------------------------------------------- SingleStreamEncoder
 
 

@@ -258,10 +258,11 @@ class TwoStreamEncoder(nn.Module):
     def forward(self, text, video, text_mask=None, video_mask=None, return_weights: bool = False):
         """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> the same shapes
         (and the last block's cross weights as a third value if ``return_weights``)."""
-        *first, last = self.blocks
-        for blk in first:
-            text, video = blk(text, video, text_mask, video_mask)
-        return last(text, video, text_mask, video_mask, return_weights=return_weights)
+        # a CoAttentionBlock computes its cross weights whether or not it returns them:
+        # asking every block for them costs nothing, and the last block's are what is left
+        for blk in self.blocks:
+            text, video, weights = blk(text, video, text_mask, video_mask, return_weights=True)
+        return (text, video, weights) if return_weights else (text, video)
 
     def attention_weights(self, text, video, text_mask=None, video_mask=None):
         """The last block's ``(text→video (B, h, n_text, n_video), video→text (B, h, n_video, n_text))``."""
