@@ -170,7 +170,7 @@ derivations.get("ch01.scaled_logit_variance").verify()
 # Dividing by $d_k$ instead would shrink the variance to $1/d_k$: logits near zero and an almost
 # uniform softmax, whatever the content. $\sqrt{d_k}$ is exactly the factor that keeps unit variance.
 #
-# ## 3. The softmax Jacobian, and why saturation kills gradients
+# ## 3. The softmax Jacobian, and why saturation starves the logits
 #
 # With $p = \operatorname{softmax}(z)$, the derivative of $p_i$ with respect to $z_j$ is
 # $p_i\delta_{ij} - p_ip_j$. We check it for three logits, symbolically:

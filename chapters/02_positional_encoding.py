@@ -245,7 +245,10 @@ dots = dots_at[100][100:]  # (101,) PE(t)·PE(t+k) for k = 0..100
 assert torch.all(dots[1:] < d_model / 2), "k = 0 is the only maximum"
 rises = torch.nonzero(dots[1:] > dots[:-1]).flatten()  # k where going to k + 1 increases the dot product
 assert rises[0] == 11 and len(rises) > 10, "decreasing up to k = 11, then not monotone"
-print(f"decreasing for k = 0..11; it rises at {len(rises)} of the 100 steps after that, first from k = {int(rises[0])}")
+k_last = len(dots) - 1  # 100
+steps_from_first_rise = k_last - int(rises[0])  # the steps k -> k + 1 for k = 11..99
+print(f"decreasing for k = 0..11; of the {steps_from_first_rise} steps k -> k + 1 from k = {int(rises[0])} to "
+      f"{k_last}, it rises at {len(rises)}")
 
 # %% [markdown]
 # Can attention tell past from future at all? Its logit is not $PE(t)\cdot PE(s)$ but
@@ -277,9 +280,11 @@ print(f"quarter-turn logit at k = +1: {expected[101]:+.3f}, at k = -1: {expected
 #
 # A learned encoding is a table of $P$ trainable vectors, one per position. It can fit whatever
 # the data wants, but it has nothing to say about position $P$ or later. A common tutorial
-# pattern (seed 000's temporal attention layer, line 85) allocates a table of 1000 positions and slices it with `table[:, :T]`: at $T = 1200$ the
-# slice is silently shorter than the clip, and the failure surfaces later as an opaque
-# broadcasting error. The library checks the length where it matters and says what to do.
+# pattern (seed 000's temporal attention layer, line 85) allocates a table of 1000 positions,
+# with the comment "assume at most 1000 frames", and slices it with `table[:, :T]` without
+# checking $T$. At $T = 1200$ the slice silently has 1000 rows, and the very next line, which
+# adds it to the frames, fails with a broadcasting error about tensor sizes that does not name
+# the limit. The library checks the length where it matters and says what to do.
 
 # %%
 table_1000 = torch.nn.Parameter(torch.randn(1, 1000, D))
@@ -287,9 +292,12 @@ long_clip = torch.randn(1, 1200, D)
 sliced = table_1000[:, : long_clip.shape[1]]
 print("the tutorial slice has", sliced.shape[1], "positions for a clip of", long_clip.shape[1], "frames")
 try:
-    long_clip + sliced
+    long_clip + sliced  # the tutorial's next line: x_with_pos = x + pos
 except RuntimeError as err:
+    assert "must match the size" in str(err), err  # a shape mismatch, not "the table has 1000 rows"
     print("tutorial pattern:", str(err).splitlines()[0])
+else:
+    raise AssertionError("adding a 1000-row slice to a 1200-frame clip must fail")
 
 learned = LearnedPositionalEncoding(1000, D)
 try:
@@ -311,7 +319,7 @@ assert SinusoidalPositionalEncoding(D)(long_clip).shape == long_clip.shape
 # %% [markdown]
 # ## 6. Space-time encodings for video tokens
 #
-# Once frames are cut into patches (chapter 4), a token has a time index $t$ and a spatial index
+# Once frames are cut into patches (chapter 3, §6.5), a token has a time index $t$ and a spatial index
 # (row $y$, column $x$). A full learned table over all $T\cdot N$ positions costs $T\cdot N\cdot D$
 # parameters; a **separable** encoding adds a time vector and a space vector,
 # $E[t, n] = E_\text{time}[t] + E_\text{space}[n]$, with $(T+N)\cdot D$ parameters. The
@@ -359,5 +367,6 @@ print(f"ViViT-B-sized grid: full table {full:,} parameters, separable {separable
 #   $PE(t)\cdot PE(t+k) = \sum_i\cos(\omega_i k)$ depends only on $k$ (even in $k$, largest at
 #   $k = 0$, not monotone); $\lVert PE(t)\rVert^2 = d/2$. Direction needs $W_Q^\top W_K$: a
 #   quarter turn per pair gives $\sum_i\sin(\omega_i k)$, odd in $k$.
-# - Learned tables cannot go past their length; the library says so instead of failing deep in torch.
+# - Learned tables cannot go past their length; the library says so instead of leaving torch to
+#   fail with a broadcasting error that does not name the limit.
 # - Video tokens use separable space-time encodings: $(T+N)D$ parameters instead of $TND$.

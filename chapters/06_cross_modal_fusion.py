@@ -20,7 +20,7 @@
 # (VisualBERT, UNITER — and VideoBERT). This chapter builds both, proves how they relate, costs
 # them, and then builds VideoBERT as it really is: a single BERT over text words and *visual
 # words* made by hierarchical k-means. We pretrain a small one on captioned moving-shape clips
-# and ask it to find the clip a caption describes.
+# (the data set of chapter 5, §7) and ask it to find the clip a caption describes.
 #
 # *A correction (seed 000).* One of the tutorials this course was commissioned from names FLAVA
 # as a Google model whose temporal attention follows the frames of a video before it talks to a
@@ -47,6 +47,7 @@
 # Masks are boolean, True = may attend, as in the whole course.
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -66,7 +67,14 @@ from vidlearn.crossmodal import (
     split_cross_attention,
 )
 from vidlearn.data import MovingShapesConfig, generate
-from vidlearn.flops import block_macs, co_attention_block_macs, count_flops, evaluate, single_stream_block_macs
+from vidlearn.flops import (
+    block_macs,
+    co_attention_block_macs,
+    count_flops,
+    evaluate,
+    mha_macs,
+    single_stream_block_macs,
+)
 from vidlearn.train import TrainConfig, train_vivit
 from vidlearn.videobert import (
     HierarchicalKMeans,
@@ -266,10 +274,10 @@ plt.show()
 # ### What each costs
 #
 # Per block, the attention scores of the joint sequence split exactly into the four blocks:
-# $2(n_x+n_v)^2 d = 2n_x^2 d + 2n_v^2 d + 2n_x n_v d + 2 n_v n_x d$. The two-stream block computes
-# the same four score blocks (two in its cross-attentions, two in its self-attentions) and the
-# same MLPs, but it projects every token twice — once for the cross-attention and once for its own
-# self-attention:
+# $2(n_x+n_v)^2 d = 2n_x^2 d + 2n_v^2 d + 2n_x n_v d + 2 n_v n_x d$. The two-stream block of §2 —
+# LXMERT's cross-modality layer, the course's `CoAttentionBlock` — computes the same four score
+# blocks (two in its cross-attentions, two in its self-attentions) and the same MLPs, but it
+# projects every token twice — once for the cross-attention and once for its own self-attention:
 
 # %%
 derivations.get("ch06.two_stream_overhead").verify()
@@ -296,15 +304,19 @@ for nx, nv in [(12, 4), (20, 3136), (512, 20_000)]:
 # %% [markdown]
 # The overhead $4(n_x+n_v)d^2$ is a fixed fraction $2d/(2d + n_x + n_v + m)$ of a single-stream
 # block: a third for short sequences at BERT-base width, vanishing once the token count dwarfs
-# $d + m$. Two streams buy separate weights per modality (and the option to use different widths
-# or depths per modality, as ViLBERT does), not cheaper attention.
+# $d + m$. LXMERT-style co-attention buys separate weights per modality (and the option to use
+# different widths or depths per modality, as ViLBERT does), not cheaper attention.
 #
 # *A correction (seed 003).* The same source tutorial says that single-stream models, because
-# their self-attention covers both within- and between-modality pairs, cost more. Per layer that
-# fuses the modalities it is the other way round, as just shown. What *is* true: a single-stream
-# layer costs more than a text-only layer plus a video-only layer (LXMERT's single-modality
-# encoders), by exactly the two cross score blocks, $4 n_x n_v d$ — but those layers fuse nothing,
-# and a two-stream block pays the same cross scores in its cross-attention:
+# their self-attention covers both within- and between-modality pairs, cost more. For an
+# LXMERT-style co-attention block (as the course's `CoAttentionBlock`) it is the other way round,
+# as just shown. ViLBERT's co-TRM has no self-attention sublayer (its within-modality attention
+# sits in separate TRM layers): two cross-attentions and two MLPs, $4(n_x+n_v)d^2 + 4n_xn_vd$ plus
+# the MLPs, which is $2(n_x^2+n_v^2)d$ *less* than a single-stream block (checked below). Which
+# costs more depends on the two-stream block, not on the number of streams. What *is* true: a
+# single-stream layer costs more than a text-only layer plus a video-only layer (LXMERT's
+# single-modality encoders), by exactly the two cross score blocks, $4 n_x n_v d$ — but those
+# layers fuse nothing, and a two-stream block pays the same cross scores in its cross-attention:
 
 # %%
 derivations.get("ch06.joint_minus_separate").verify()
@@ -314,9 +326,18 @@ for nx, nv in [(12, 4), (20, 3136), (512, 20_000)]:
     at = dict(n_x=nx, n_v=nv, d=768, m=3072)
     costs = [evaluate(f, **at) for f in (block_macs(nx, 768, mlp_width=3072) + block_macs(nv, 768, mlp_width=3072),
                                          single_stream_block_macs(), co_attention_block_macs())]
-    assert costs[0] < costs[1] < costs[2]  # separate < one stream < two streams, at every size
+    assert costs[0] < costs[1] < costs[2]  # separate < one stream < LXMERT-style co-attention, at every size
     print(f"  n_x={nx:5d}, n_v={nv:5d}: separate {costs[0] / 1e9:8.3f} G, one stream {costs[1] / 1e9:8.3f} G, "
-          f"two streams {costs[2] / 1e9:8.3f} G MACs per layer")
+          f"co-attention {costs[2] / 1e9:8.3f} G MACs per layer")
+
+# ViLBERT's co-TRM: both cross-attentions, then each stream's block without its self-attention (its MLP)
+co_trm = (mha_macs("n_x", "n_v", "d", 1) + mha_macs("n_v", "n_x", "d", 1)
+          + block_macs("n_x", "d", mlp_width="m") - mha_macs("n_x", "n_x", "d", 1)
+          + block_macs("n_v", "d", mlp_width="m") - mha_macs("n_v", "n_v", "d", 1))
+sx, sv, sd, sm = (sp.Symbol(name, positive=True, integer=True) for name in ("n_x", "n_v", "d", "m"))
+assert sp.expand(co_trm - (4 * (sx + sv) * sd**2 + 4 * sx * sv * sd + 2 * (sx + sv) * sd * sm)) == 0
+assert sp.expand(single_stream_block_macs() - co_trm - 2 * (sx**2 + sv**2) * sd) == 0
+print("single-stream block − ViLBERT co-TRM =", sp.factor(sp.expand(single_stream_block_macs() - co_trm)), "MACs")
 
 # %% [markdown]
 # ## 4. VideoBERT as it really is
@@ -348,8 +369,9 @@ for nx, nv in [(12, 4), (20, 3136), (512, 20_000)]:
 # and a cross-modal transformer on top of both, trained contrastively to tell matching text and
 # video sequences from mismatched ones.
 #
-# We build the whole pipeline at toy scale. Our videos are 16-frame moving-shape clips; each is
-# cut into 4 segments of 4 frames, so a video becomes 4 visual words.
+# We build the whole pipeline at toy scale. Our videos are 16-frame moving-shape clips (chapter 5,
+# §7: "The data set: moving shapes on a torus"); each is cut into 4 segments of 4 frames, so a
+# video becomes 4 visual words.
 #
 # ### 4.1 A clip encoder (our S3D)
 #
@@ -441,7 +463,12 @@ assert abs(word_purity - 0.90) <= 0.03 and shuffled_purity < 0.2
 # $$P(\text{unchanged}) = 0.1 + 0.1\cdot\frac1n ,$$
 #
 # 11 % for a text token ($n = 10$), 10.16 % for a visual word ($n = 64$); over the chosen tokens of
-# our sequences (about 5 words and 4 visual words each) that averages to about 10.6 %.
+# our sequences (about 5 words and 4 visual words each) that averages to about 10.6 %. The excess
+# $0.1/n$ shrinks with the vocabulary: BERT's pretraining code draws the random token uniformly
+# from its whole vocabulary, 30,522 WordPiece entries for the released uncased models (the paper
+# says "a 30,000 token vocabulary"), so there it is $0.1/30522$, about 0.0003 percentage points:
+# BERT leaves 10.0003 % unchanged. The 10.6 % is a property of this chapter's tiny vocabularies,
+# not of BERT.
 # `expected_unchanged_share` computes it from the tokens actually chosen, and a large sample
 # (200 maskings of all 1024 training sequences, about 320,000 chosen tokens: a standard error of
 # about 0.05 points) must agree to within 0.3 points.
@@ -467,14 +494,25 @@ share_same = (masked[chosen] == batch_ids[chosen]).float().mean().item()
 print(f"over 512 sequences: {share_chosen:.1%} of the non-special tokens chosen ({n_chosen}); of those "
       f"{share_mask:.1%} [MASK], {share_same:.1%} unchanged")
 print("one masked sequence:", " ".join(vocab.token(i) for i in masked[0].tolist()))
-# the sampling error of a share near p over n_chosen tokens is sqrt(p(1-p)/n) ≈ 1.5 points for [MASK]
 # every sequence has n = 9 candidates (5 words, 4 visual words) and gets at least one chosen:
 # n·p + (1-p)^n expected per sequence (mask_tokens' docstring), 17.6 % of 9, not 15 %
 n_cand = 9
 assert bool((~vocab.is_special(batch_ids)).sum(1).eq(n_cand).all())
-expected_chosen = (n_cand * 0.15 + 0.85**n_cand) / n_cand
-assert abs(share_chosen - expected_chosen) < 0.015  # 3 standard errors of a share of 4608 tokens
-assert abs(share_mask - 0.8) < 0.045 and abs(share_same - 0.106) < 0.035  # within 3 standard errors
+p_none = 0.85**n_cand  # no candidate drawn: one is chosen anyway
+expected_chosen = (n_cand * 0.15 + p_none) / n_cand
+# The 4608 candidates are not independent draws (the rule above couples a sequence's nine), but
+# the 512 sequences are: the standard error comes from the count K chosen in one sequence,
+# K = B, or 1 if B = 0, with B ~ Binomial(9, 0.15), so E[K²] = E[B²] + P(B = 0).
+var_k = (n_cand * 0.15 * 0.85 + (n_cand * 0.15) ** 2 + p_none) - (n_cand * expected_chosen) ** 2
+se_chosen = math.sqrt(var_k / len(batch_ids)) / n_cand  # ≈ 0.0041 (independent tokens would give 0.0056)
+assert abs(se_chosen - 0.0041) < 0.00005 and 3.6 < 0.015 / se_chosen < 3.7
+assert abs(share_chosen - expected_chosen) < 0.015  # 1.5 points: about 3.65 standard errors
+# given which tokens are chosen, each one's [MASK] / random / keep draw is independent: standard
+# errors sqrt(p(1-p)/n_chosen), about 1.4 points for [MASK] and 1.1 for unchanged, so the
+# tolerances 4.5 and 3.5 points are about 3.2 standard errors each
+se_mask, se_same = (math.sqrt(q * (1 - q) / n_chosen) for q in (0.8, 0.106))
+assert 3.1 < 0.045 / se_mask < 3.3 and 3.1 < 0.035 / se_same < 3.3
+assert abs(share_mask - 0.8) < 0.045 and abs(share_same - 0.106) < 0.035
 
 # the unchanged share: formula against a large sample
 assert vocab.n_text == 10 and vocab.n_visual == 64
@@ -490,6 +528,12 @@ assert abs(expected - 0.106) < 0.001  # "about 10.6 %"
 assert abs(measured - expected) < 0.003
 print(f"{int(big_chosen.sum()):,} chosen tokens, {text_share:.1%} of them text: unchanged expected "
       f"{expected:.3%} = 0.1 + 0.1·({text_share:.3f}/10 + {1 - text_share:.3f}/64), measured {measured:.3%}")
+
+# BERT: one random token uniform over the 30,522 WordPiece entries of the released uncased models
+bert_unchanged = 0.1 + 0.1 / 30_522
+bert_excess_points = 100 * (bert_unchanged - 0.1)  # percentage points above 10 %
+assert abs(bert_excess_points - 0.0003) < 0.00005 and round(100 * bert_unchanged, 4) == 10.0003
+print(f"BERT, n = 30,522: unchanged {bert_unchanged:.4%}, {bert_excess_points:.5f} percentage points above 10 %")
 
 # %% [markdown]
 # More than 15 % are chosen because every sequence gets at least one: with 9 candidates,

@@ -241,7 +241,8 @@ SEEDS = ROOT.parent / "shared" / "seeds"
 SEED_MARKS = {
     "000_3199cb540fa88f29.txt:40": ["1000^{2i/d}"],
     "000_3199cb540fa88f29.txt:25": ["d_k", "梯度消失"],
-    "000_3199cb540fa88f29.txt:85": ["torch.randn(1, 1000, d_model)", "[:, :T, :]"],
+    "000_3199cb540fa88f29.txt:85": ["torch.randn(1, 1000, d_model)", "假设最大帧数1000", "[:, :T, :]",
+                                    "x_with_pos = x + pos"],
     "000_3199cb540fa88f29.txt:66": ["Google", "FLAVA"],
     "002_ce2eb6c9d0177072.txt:84": ["一个patch生成一个空间分类token"],
     "002_ce2eb6c9d0177072.txt:48": ["Factorised Encoder", "最好"],
@@ -270,6 +271,17 @@ def test_errata_quote_the_right_seed_lines():
         quoted = "\n".join(lines[n - 1] for n in e.lines)
         for mark in SEED_MARKS[e.location]:
             assert mark in quoted, f"{e.location} does not say {mark!r}"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed material is not beside the repository")
+def test_the_learned_table_erratum_names_the_statement_that_fails():
+    # the erratum says the addition right after the slice is where a clip over 1000 frames fails:
+    # between the slice and `x_with_pos = x + pos` the seed has only a comment
+    line = (SEEDS / "000_3199cb540fa88f29.txt").read_text(encoding="utf-8").splitlines()[85 - 1]
+    after_slice = line[line.index("[:, :T, :]"):line.index("x_with_pos = x + pos")]
+    assert re.fullmatch(r"\[:, :T, :\]\.to\(device\)\s*#[^=]*", after_slice), after_slice
+    row = next(e for e in ERRATA if e.location == "000_3199cb540fa88f29.txt:85")
+    assert "assume at most 1000 frames" in row.claim and "x + pos" in row.correct
 
 
 def test_readme_errata_table_is_the_sites():

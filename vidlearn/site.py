@@ -191,13 +191,16 @@ ERRATA: tuple[Erratum, ...] = (
         "dot products that grow too large).",
         "Vaswani et al., arXiv 1706.03762, §3.2.1 (footnote 4); chapter 1 derives Var(q·k) = d_k (§2), and "
         "measures the Jacobian vanishing as the logits grow and the gradient the logits receive (§3).",
-        "01_scaled_dot_product_attention", "3. The softmax Jacobian, and why saturation kills gradients"),
+        "01_scaled_dot_product_attention", "3. The softmax Jacobian, and why saturation starves the logits"),
     Erratum(
         "000_3199cb540fa88f29.txt", (85,),
-        "A learned position table of 1000 rows, sliced to the clip length, serves any clip.",
-        "At T > 1000 the slice is silently shorter than the clip; the error surfaces later, far from its cause. "
-        "A learned table cannot serve clips longer than itself: check the length and say so.",
-        "Chapter 2 runs the pattern at T = 1200 and shows where and how it fails.",
+        "A learned position table of 1000 rows (commented \"assume at most 1000 frames\") is sliced to the "
+        "clip length with pos_encoding[:, :T] and added to the frames.",
+        "The limit is assumed but never checked: at T > 1000 the slice silently has 1000 rows, and the next "
+        "line, x + pos, fails with an opaque broadcasting error instead of naming the limit. A learned table "
+        "cannot serve clips longer than itself: check the length and say so.",
+        "Chapter 2 runs the pattern at T = 1200, asserts that the addition raises torch's broadcasting "
+        "RuntimeError, and shows the library's ValueError that names the limit.",
         "02_positional_encoding", "5. Learned encodings and their length limit"),
     Erratum(
         "000_3199cb540fa88f29.txt", (66,),
@@ -236,11 +239,15 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "003_fc3326cf66a0941d.txt", (47,),
         "Single-stream models cost more, because their self-attention covers pairs within and across modalities.",
-        "Per fusing layer, two streams cost more: a co-attention block costs 4(n_x + n_v)d² MACs more than a "
-        "single-stream block. A single-stream layer costs 4·n_x·n_v·d more than a text-only plus a video-only "
-        "layer, which fuse nothing.",
+        "Not as a rule. An LXMERT-style co-attention block (cross-attention, then self-attention and MLP per "
+        "stream, as the course's CoAttentionBlock) costs 4(n_x + n_v)d² MACs more than a single-stream block; "
+        "ViLBERT's co-TRM (cross-attention and MLP per stream, no self-attention) costs 2(n_x² + n_v²)d MACs "
+        "less than a single-stream block (ViLBERT attends within a modality in separate TRM layers). A "
+        "single-stream layer costs 4·n_x·n_v·d more than a text-only plus a video-only layer, which fuse "
+        "nothing.",
         "The course's formulas (vidlearn.flops, equal to torch's FLOP counter) and derivations "
-        "ch06.two_stream_overhead and ch06.joint_minus_separate.",
+        "ch06.two_stream_overhead and ch06.joint_minus_separate; chapter 6 counts the co-TRM from the same "
+        "formulas (cross-attentions plus MLPs) and checks the difference symbolically.",
         "06_cross_modal_fusion", "What each costs"),
     Erratum(
         "004_823b7b4fb6ac725f.txt", (19, 39),
