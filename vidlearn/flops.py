@@ -241,3 +241,71 @@ def co_attention_block_macs(n_x: Any = "n_x", n_v: Any = "n_v", d: Any = "d", m:
 
 
 __all__ += ["single_stream_block_macs", "co_attention_block_macs"]
+
+
+# --------------------------------------------------------------------------- retrieval (vidlearn.dual_encoder, vidlearn.videobert)
+
+# Symbols of the retrieval formulas: Q text queries, M gallery videos, E shared embedding width;
+# a tower of width d, MLP width m: N_v video tokens of P = C·t·h·w values each and K_v blocks,
+# L_x text tokens and K_x blocks; a single-stream model of K blocks over L joint tokens.
+
+
+def video_tower_macs(N_v: Any = "N_v", P: Any = "P", d: Any = "d", m: Any = "m", K_v: Any = "K_v",
+                     E: Any = "E") -> sp.Expr:
+    """MACs of one :meth:`vidlearn.dual_encoder.DualEncoder.encode_video` pass: the tubelet
+    projection ``N_v·P·d``, ``K_v`` blocks over ``N_v`` tokens, the projection ``d·E``.
+
+    Positions, mean pooling, LayerNorm and the L2 normalisation are elementwise or reductions,
+    which the counter (and this count) ignores.
+    """
+    N_v, d = _sym(N_v), _sym(d)
+    return N_v * _sym(P) * d + _sym(K_v) * block_macs(N_v, d, mlp_width=m) + d * _sym(E)
+
+
+def text_tower_macs(L_x: Any = "L_x", d: Any = "d", m: Any = "m", K_x: Any = "K_x", E: Any = "E") -> sp.Expr:
+    """MACs of one :meth:`vidlearn.dual_encoder.DualEncoder.encode_text` pass over ``L_x`` tokens
+    (padding included: masked keys still cost): ``K_x`` blocks and the projection ``d·E``."""
+    d = _sym(d)
+    return _sym(K_x) * block_macs(L_x, d, mlp_width=m) + d * _sym(E)
+
+
+def dual_encoder_retrieval_macs(Q: Any = "Q", M: Any = "M", video: Any = "V", text: Any = "X", E: Any = "E") -> sp.Expr:
+    """MACs of answering ``Q`` text queries over ``M`` videos with a dual encoder:
+    ``M·V + Q·X + Q·M·E`` (each video and each query encoded once, then ``Q·M`` dot products of
+    width ``E``). ``video``, ``text``: one tower pass (:func:`video_tower_macs`, :func:`text_tower_macs`).
+    The gallery's ``M·V`` is paid once, when the videos are indexed, not per query."""
+    Q, M = _sym(Q), _sym(M)
+    return M * _sym(video) + Q * _sym(text) + Q * M * _sym(E)
+
+
+def single_stream_retrieval_macs(Q: Any = "Q", M: Any = "M", L: Any = "L", d: Any = "d", m: Any = "m",
+                                 K: Any = "K") -> sp.Expr:
+    """MACs of answering ``Q`` text queries over ``M`` videos with VideoBERT's alignment head
+    (:func:`vidlearn.videobert.retrieval_scores`): ``Q·M`` joint passes of ``K`` blocks over the
+    ``L`` tokens of ``[CLS] text [>] video [SEP]``, each with the head on ``[CLS]``
+    (``d·d`` pooler, ``d`` logit). Nothing can be indexed ahead: every pair is its own pass."""
+    d = _sym(d)
+    return _sym(Q) * _sym(M) * (_sym(K) * block_macs(L, d, mlp_width=m) + d**2 + d)
+
+
+def dual_encoder_macs(config, Q: int, M: int, text_len: int) -> int:
+    """:func:`dual_encoder_retrieval_macs` at a :class:`vidlearn.dual_encoder.DualEncoderConfig`'s
+    sizes, for captions padded to ``text_len`` words."""
+    c = config
+    g = c.grid
+    t, h, w = c.tubelet
+    video = video_tower_macs(g.n_t * g.n_h * g.n_w, c.channels * t * h * w, c.width, c.mlp_width, c.video_depth,
+                             c.embed_dim)
+    text = text_tower_macs(text_len, c.width, c.mlp_width, c.text_depth, c.embed_dim)
+    return int(dual_encoder_retrieval_macs(Q, M, video, text, c.embed_dim))
+
+
+def single_stream_macs(config, Q: int, M: int, joint_len: int) -> int:
+    """:func:`single_stream_retrieval_macs` at a :class:`vidlearn.videobert.VideoBERTConfig`'s sizes,
+    for joint sequences of ``joint_len`` tokens."""
+    c = config
+    return int(single_stream_retrieval_macs(Q, M, joint_len, c.width, c.mlp_width, c.depth))
+
+
+__all__ += ["video_tower_macs", "text_tower_macs", "dual_encoder_retrieval_macs", "single_stream_retrieval_macs",
+            "dual_encoder_macs", "single_stream_macs"]
