@@ -289,6 +289,9 @@ MILESTONE_CHAINS = [
     ("ex04.inflation_static",
      [("2*w*x/2", "sum"), ("w*x", "cancel")],
      [("t*(w/t*x)", "equal terms"), ("t*w*x", "cancel")]),
+    ("ex07.all_equal_loss",
+     [("(-Sum(log(1/B), (i, 1, B))/B - Sum(log(1/B), (j, 1, B))/B)/2", "cancel"), ("log(B)", "sum")],
+     [("(-log(1/B) - log(1/B))/2", "the sums"), ("log(B)/2", "simplify")]),
 ]
 
 
@@ -315,6 +318,7 @@ PADDED = [
     ("ex03.causal_pairs", [("T*(T + 1)/2 + Sum(0, (t, 1, T))", "a"), ("T*(T + 1)/2", "b")]),
     ("ex03.causal_pairs", [("T**2/2 + T/2 + Sum(t - t, (t, 1, T))", "a"), ("T*(T + 1)/2", "b")]),
     ("ex01.var_qk", [("d_k + Sum(0, (i, 1, d_k))", "a"), ("d_k", "b")]),
+    ("ex07.all_equal_loss", [("log(B)*Sum(1, (i, 1, 1))", "a"), ("log(B)", "b")]),
 ]
 
 

@@ -204,7 +204,7 @@ def register(q):
 
 def _load() -> None:
     # importing the exercise modules fills the registry
-    from vidlearn.grading import ex01, ex02, ex03, ex04, ex05, ex06  # noqa: F401
+    from vidlearn.grading import ex01, ex02, ex03, ex04, ex05, ex06, ex07  # noqa: F401
 
 
 def get_question(qid: str):
