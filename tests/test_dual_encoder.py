@@ -9,6 +9,7 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
+from vidlearn import derivations
 from vidlearn.contrastive import symmetric_info_nce
 from vidlearn.data import MovingShapesConfig, generate
 from vidlearn.derive import check_identity
@@ -156,6 +157,11 @@ def test_symmetric_gradient_is_the_mean_of_both_directions():
         return ((S.softmax(dim=1) - eye) + (S.softmax(dim=0) - eye)) / (2 * B)
 
     assert check_identity(autograd_grad, closed_form, shapes=[(5, 4), (5, 4)]).ok
+
+
+@pytest.mark.parametrize("name", ["ch07.info_nce_logit_gradient", "ch07.info_nce_equal_embeddings"])
+def test_derivations_verify(name):
+    assert derivations.get(name).check().ok
 
 
 # --------------------------------------------------------------------------- training on the captioned clips

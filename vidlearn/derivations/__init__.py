@@ -50,3 +50,4 @@ from vidlearn.derivations import tubelets as _tubelets  # noqa: E402,F401
 from vidlearn.derivations import vivit as _vivit  # noqa: E402,F401
 from vidlearn.derivations import crossmodal as _crossmodal  # noqa: E402,F401
 from vidlearn.derivations import blocks as _blocks  # noqa: E402,F401
+from vidlearn.derivations import contrastive as _contrastive  # noqa: E402,F401
