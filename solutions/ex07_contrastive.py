@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Exercise 7 — Contrastive dual encoders: the symmetric InfoNCE loss
 #
-# Companion to [chapter 6](../chapters/06_cross_modal_fusion.py). After each part run its
+# Companion to [chapter 7](../chapters/07_contrastive_retrieval.py). After each part run its
 # `check(...)` cell; `hint("<question id>")` gives a more specific hint, `case("<question id>", n)`
 # the inputs of a failing case.
 #
