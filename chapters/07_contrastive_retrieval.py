@@ -208,12 +208,10 @@ plt.show()
 # %% [markdown]
 # ## 4. VideoBERT on the same clips
 #
-# For the other side we rebuild chapter 6's VideoBERT with its sizes but shorter training, to keep
-# this chapter under two minutes: a clip encoder trained on 4-frame segments (200 steps instead of
-# chapter 6's 400), visual words from hierarchical k-means ($k = 8$, depth 2) on its features, and
-# 600 steps of masked-token plus alignment pretraining (chapter 6: 1500). Its figures below are
-# therefore those of a less-trained model than chapter 6's, and should be read as such. Its text→video
-# ranking is the alignment logit of every (caption, clip) pair. Note the asymmetry of
+# For the other side we rebuild chapter 6's VideoBERT with its sizes and its training: a clip
+# encoder trained for 400 steps on 4-frame segments, visual words from hierarchical k-means
+# ($k = 8$, depth 2) on its features, and 1500 steps of masked-token plus alignment pretraining.
+# Its text→video ranking is the alignment logit of every (caption, clip) pair. Note the asymmetry of
 # supervision: VideoBERT's visual words come from an encoder trained *on the caption labels*;
 # the dual encoder never sees a label, only which caption goes with which clip.
 
@@ -223,7 +221,7 @@ segments = MovingShapesConfig(n_frames=SEGMENT, speeds=(1,))
 encoder_run = train_vivit(
     ViViTConfig.tiny("factorised_encoder", frames=SEGMENT, tubelet=(2, 4, 4), width=64, mlp_width=128,
                      num_classes=segments.n_captions),
-    TrainConfig(steps=200, lr=2e-3, data=segments, target="caption", seed=0),
+    TrainConfig(steps=400, lr=2e-3, data=segments, target="caption", seed=0),
     name="clip encoder",
 )
 f_train = segment_features(encoder_run.model, train_clips.video, SEGMENT)  # (1024, 4, 64)
@@ -237,7 +235,7 @@ torch.manual_seed(0)
 bert_config = VideoBERTConfig(vocab_size=vocab.size, max_len=16, width=64, depth=2, heads=4, mlp_width=128)
 bert = VideoBERT(bert_config)
 start = time.perf_counter()
-pretrain(bert, text_train, v_train, vocab, PretrainConfig(steps=600, lr=2e-3, seed=0))
+pretrain(bert, text_train, v_train, vocab, PretrainConfig(steps=1500, lr=2e-3, seed=0))
 print(f"VideoBERT: {sum(p.numel() for p in bert.parameters()):,} parameters, pretraining {time.perf_counter() - start:.0f} s "
       f"(clip encoder {encoder_run.seconds:.0f} s)")
 
@@ -358,23 +356,25 @@ plt.show()
 #   of thousands at $M = 180$ and grows linearly with $M$. Even re-encoding the whole gallery for
 #   every batch of 18 queries, the dual encoder is cheaper here, because its video tower
 #   (one block, width 32) is small, and because $M + Q \ll QM$.
-# - **Accuracy.** On these clips the dual encoder, trained end to end on pixels for 200 steps
-#   (7 s here), beats VideoBERT's alignment head as trained in §4 at recall@1 in both directions.
-#   That VideoBERT is shorter-trained than chapter 6's, so the gap is not the last word on the two
-#   designs; it also says as much about the data as about the
-#   designs: every caption is a bag of three attributes that a pooled clip embedding can hold, so
-#   nothing here needs word–frame interaction. VideoBERT's advantage — every word attends to
-#   every visual word before a score is made — matters for compositional queries (*the red one
-#   left of the blue one*), which this data set does not have; and its visual words are limited
-#   by k-means on a separately trained encoder.
+# - **Accuracy.** On these clips VideoBERT's alignment head is the more accurate at recall@1, in
+#   both directions; at recall@5 both find every query's clip. The dual encoder is trained end to
+#   end on pixels for 200 steps (a few seconds here) and never sees a label, only which caption
+#   goes with which clip; VideoBERT's visual words come from a clip encoder trained *on the caption
+#   labels* (§4), and its joint pass lets every word attend to every visual word before the pair is
+#   scored. *Hypothesis, not tested here:* much of its lead is that supervision, not the joint
+#   attention, because every caption is a bag of three attributes that a pooled clip embedding can
+#   hold; word–frame interaction should matter more for compositional queries (*the red one left of
+#   the blue one*), which this data set does not have.
 # - **The standard combination** is both: the dual encoder shortlists the top $k$ of a large
 #   gallery cheaply, and a joint model re-ranks only those $k$, costing $Qk$ joint passes
 #   instead of $QM$. We have not built or measured it here.
 
 # %%
 # the claims above, on this run
-assert rows["text→video recall@1"][0] > rows["text→video recall@1"][1]
-assert rows["video→text recall@1"][0] > rows["video→text recall@1"][1]
+for direction in ("text→video", "video→text"):
+    dual_r1, bert_r1, chance_r1 = rows[f"{direction} recall@1"]
+    assert bert_r1 > dual_r1 > 5 * chance_r1, direction  # VideoBERT more accurate; both far above chance
+    assert min(rows[f"{direction} recall@5"][:2]) == 1.0  # "both find every query's clip in the top 5"
 assert all(b_all > d_all for d_all, d_query, b_all in cost.values()) and cost[180][2] > 1000 * cost[180][1]
 elapsed = time.perf_counter() - chapter_start
 print(f"chapter run time: {elapsed:.0f} s")
@@ -400,6 +400,7 @@ print(f"chapter run time: {elapsed:.0f} s")
 # - Answering $Q$ queries over $M$ videos costs a dual encoder $M + Q$ tower passes and $QM$ dot
 #   products (the $M$ passes paid once, at indexing), a single-stream model $QM$ joint passes;
 #   both formulas equal torch's FLOP counter.
-# - On the course's captioned clips the dual encoder retrieves at least as well as VideoBERT's
-#   alignment head at a small fraction of the cost; joint models earn their cost on queries that
-#   need word–frame interaction, and in practice re-rank a dual encoder's shortlist.
+# - On the course's captioned clips VideoBERT's alignment head is more accurate at recall@1 (both
+#   models find every clip in the top 5), at thousands of times the cost per query once the dual
+#   encoder's gallery is indexed; in practice a joint model re-ranks a dual encoder's shortlist
+#   (discussed here, not built).
