@@ -52,7 +52,8 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # $$L = \tfrac12\left[\mathrm{CE}(S) + \mathrm{CE}(S^\top)\right]$$
 #
 # `symmetric_info_nce(video, text, temperature)` returns $L$, a scalar (0-dimensional) tensor of the
-# embeddings' dtype; `temperature` is a positive number.
+# embeddings' dtype (float64: compute in it, the grader compares to about 1e-8); `temperature` is a
+# positive number.
 
 # %%
 def symmetric_info_nce(video, text, temperature):
@@ -86,7 +87,9 @@ except NotImplementedError:
 # $(\mathrm{softmax}(S, \text{rows}) - I)/B$; the text→video term is the same for $S^\top$, so with
 # respect to $S$ it has a softmax down each column. `info_nce_logit_gradient(logits)` takes
 # `logits` $S$ `(B, B)` and returns $\partial L/\partial S$ `(B, B)` for the symmetric loss $L$ above,
-# written from the formula (autograd is fine for checking yourself).
+# written from the formula. (The grader checks the values, not how you got them: autograd would give
+# the same numbers, and is what the optional cell below uses to check yours. Compute in the logits'
+# dtype, float64: the grader compares to about 1e-8, and float32 rounding can miss that.)
 
 # %%
 def info_nce_logit_gradient(logits):
@@ -122,7 +125,8 @@ except NotImplementedError:
 # When every video embedding is the same and every text embedding is the same, every logit of $S$ is
 # one number $c$ (a cosine over $\tau$). The loss is then, with the sums written out,
 # `(-Sum(log(exp(c)/Sum(exp(c), (j, 1, B))), (i, 1, B))/B - Sum(log(exp(c)/Sum(exp(c), (i, 1, B))), (j, 1, B))/B)/2`.
-# Show, in at least two steps with their reasons, that it is `log(B)`, whatever $c$: a dual encoder
+# Show, in at least two steps with their reasons, that it is `log(B)`, whatever $c$ (the grader
+# looks for the step where each softmax becomes $1/B$, i.e. a form with no `exp` left, before the end): a dual encoder
 # that cannot tell its pairs apart scores chance, and the loss of a fresh model starts near it.
 # `all_equal_loss_steps()` returns the steps as `(expression, reason)` pairs, as in exercise 6.
 

@@ -283,7 +283,8 @@ def single_stream_retrieval_macs(Q: Any = "Q", M: Any = "M", L: Any = "L", d: An
     """MACs of answering ``Q`` text queries over ``M`` videos with VideoBERT's alignment head
     (:func:`vidlearn.videobert.retrieval_scores`): ``Q·M`` joint passes of ``K`` blocks over the
     ``L`` tokens of ``[CLS] text [>] video [SEP]``, each with the head on ``[CLS]``
-    (``d·d`` pooler, ``d`` logit). Nothing can be indexed ahead: every pair is its own pass."""
+    (``d·d`` pooler, ``d`` logit). The visual words are indexed ahead (not counted here); the joint
+    passes cannot be: every pair is its own pass."""
     d = _sym(d)
     return _sym(Q) * _sym(M) * (_sym(K) * block_macs(L, d, mlp_width=m) + d**2 + d)
 

@@ -409,6 +409,8 @@ register(
             "Σ_j exp(c) = B·exp(c), so each softmax is exp(c)/(B·exp(c)) = 1/B; the B equal terms of each mean "
             "give -log(1/B), for both directions.",
         ),
-        milestones=(Milestone("the sums over the batch done: no Sum left", has=("log",), free_of=("Sum",)),),
+        # the step that matters is the softmax of equal logits, exp(c)/(B·exp(c)) = 1/B; whether the sums are done
+        # before or after it, a chain that shows it passes through a form with no exp left
+        milestones=(Milestone("each softmax worked out: exp(c) cancelled, no exp left", has=("log",), free_of=("exp",)),),
     )
 )
