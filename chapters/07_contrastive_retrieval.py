@@ -193,6 +193,8 @@ dual_seconds = time.perf_counter() - start
 print(f"dual encoder: {sum(p.numel() for p in dual.parameters()):,} parameters, 200 steps in {dual_seconds:.1f} s; "
       f"loss {history['loss'][0]:.2f} (log 32 = {math.log(32):.2f}) → {history['loss'][-1]:.2f}, "
       f"τ = {history['temperature'][-1]:.3f}")
+assert abs(history["loss"][0] - math.log(32)) < 0.2  # a fresh model starts near log B
+assert history["loss"][-1] > 1.0  # the false negatives (twin captions) keep it well above zero
 
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))
 ax[0].plot(history["loss"])
@@ -363,7 +365,7 @@ plt.show()
 #   (one block, width 32) is small, and because $M + Q \ll QM$.
 # - **Accuracy.** On these clips VideoBERT's alignment head is the more accurate at recall@1, in
 #   both directions; at recall@5 both find every query's clip. The dual encoder is trained end to
-#   end on pixels for 200 steps (a few seconds here) and never sees a label, only which caption
+#   end on pixels for 200 steps and never sees a label, only which caption
 #   goes with which clip; VideoBERT's visual words come from a clip encoder trained *on the caption
 #   labels* (§4), and its joint pass lets every word attend to every visual word before the pair is
 #   scored. *Hypothesis, not tested here:* much of its lead is that supervision, not the joint

@@ -76,6 +76,7 @@ def test_similarity_logits_for_a_gallery():
         (torch.randn(4, 8), torch.randn(4, 8), float("nan"), "temperature"),
         (torch.randn(4, 8), torch.randn(4, 8), torch.tensor([0.1, 0.2]), "temperature"),
         (torch.randn(4, 8), torch.randn(4, 8), True, "temperature"),
+        (torch.randn(4, 8), torch.randn(4, 8, dtype=torch.float64), 0.1, "same dtype"),
     ],
 )
 def test_bad_input_is_named(video, text, tau, message):

@@ -297,6 +297,10 @@ def test_bad_inputs_are_named():
         m.encode_text(ids, torch.zeros_like(mask))
     with pytest.raises(ValueError, match="pairs must match"):
         m(torch.rand(2, 8, 3, 32, 32), ids, mask)
+    with pytest.raises(ValueError, match="model's weights are torch.float32"):
+        m.encode_video(torch.rand(2, 8, 3, 32, 32, dtype=torch.float64))
+    with pytest.raises(ValueError, match="integer tensor"):
+        m.encode_text(ids.to(torch.uint8), mask)
 
 
 def test_bad_training_and_caption_inputs():
@@ -307,6 +311,10 @@ def test_bad_training_and_caption_inputs():
         DualTrainConfig(batch_size=1)
     with pytest.raises(ValueError, match="lr"):
         DualTrainConfig(lr=0)
+    with pytest.raises(ValueError, match="lr"):
+        DualTrainConfig(lr=float("inf"))
+    with pytest.raises(ValueError, match="weight_decay"):
+        DualTrainConfig(weight_decay="x")
     with pytest.raises(ValueError, match="larger than"):
         train_dual_encoder(m, data, tok, DualTrainConfig(batch_size=16), progress=False)
     with pytest.raises(ValueError, match="VideoBatch"):

@@ -57,6 +57,8 @@ def similarity_logits(video: torch.Tensor, text: torch.Tensor, temperature) -> t
             raise ValueError(f"{name} must be float embeddings (B, D), got {got}")
     if video.shape[1] != text.shape[1]:
         raise ValueError(f"video and text embeddings must have the same width D, got {video.shape[1]} and {text.shape[1]}")
+    if video.dtype != text.dtype:
+        raise ValueError(f"video is {video.dtype} and text {text.dtype}: convert one so both have the same dtype")
     tau = _check_temperature(temperature)
     return F.normalize(video, dim=-1) @ F.normalize(text, dim=-1).T / tau  # (B_v, B_t)
 

@@ -150,10 +150,13 @@ class DualEncoder(nn.Module):
         if tuple(video.shape[1:]) != want or video.shape[0] < 1:
             raise ValueError(f"video must be (B, T, C, H, W) with (T, C, H, W) = {want} and B >= 1, "
                              f"got {tuple(video.shape)}")
+        dtype = self.log_temperature.dtype
+        if video.dtype != dtype:
+            raise ValueError(f"video is {video.dtype} but the model's weights are {dtype}: convert one (e.g. video.to({dtype}))")
 
     def _check_text(self, ids, mask) -> None:
         c = self.config
-        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype not in (torch.int32, torch.int64):
             raise ValueError(f"ids must be an integer tensor (B, L), got {getattr(ids, 'shape', type(ids).__name__)!r}")
         B, L = ids.shape
         if B < 1 or not 1 <= L <= c.max_text_len:
@@ -237,8 +240,11 @@ class DualTrainConfig:
         check_int(self.steps, "steps")
         check_int(self.batch_size, "batch_size", minimum=2)  # one pair has no negative
         check_int(self.warmup, "warmup", minimum=0)
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (name == "lr" and value == 0):
+                raise ValueError(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value!r}")
         check_int(self.seed, "seed", minimum=-(2**63))
 
 
