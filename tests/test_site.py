@@ -234,26 +234,11 @@ def test_check_site_requires_plots_only_of_executed_chapters(tmp_path, course, s
 
 # ---------------------------------------------------------------- errata
 
-from vidlearn.site import ERRATA, Erratum, errata_markdown  # noqa: E402
-
-SEEDS = ROOT.parent / "shared" / "seeds"
-# a few characters of each quoted seed line that identify the claim (the seeds are Chinese)
-SEED_MARKS = {
-    "000_3199cb540fa88f29.txt:40": ["1000^{2i/d}"],
-    "000_3199cb540fa88f29.txt:25": ["d_k", "梯度消失"],
-    "000_3199cb540fa88f29.txt:85": ["torch.randn(1, 1000, d_model)", "假设最大帧数1000", "[:, :T, :]",
-                                    "x_with_pos = x + pos"],
-    "000_3199cb540fa88f29.txt:66": ["Google", "FLAVA"],
-    "002_ce2eb6c9d0177072.txt:84": ["一个patch生成一个空间分类token"],
-    "002_ce2eb6c9d0177072.txt:48": ["Factorised Encoder", "最好"],
-    "003_fc3326cf66a0941d.txt:61,62,63": ["9层", "5层", "交替"],
-    "003_fc3326cf66a0941d.txt:47": ["计算成本较高"],
-    "004_823b7b4fb6ac725f.txt:19,39": ["双流", "交叉注意力"],
-}
+from vidlearn.site import ERRATA, ERRATA_MARKS, Erratum, errata_markdown, errata_source_problems  # noqa: E402
 
 
 def test_errata_cover_the_known_seed_errors_and_say_where():
-    assert {e.location for e in ERRATA} == set(SEED_MARKS)
+    assert {e.location for e in ERRATA} == set(ERRATA_MARKS)
     for e in ERRATA:
         assert e.claim and e.correct and e.evidence, e.location
         chapter = ROOT / "chapters" / f"{e.chapter}.py"
@@ -264,22 +249,49 @@ def test_errata_cover_the_known_seed_errors_and_say_where():
             assert e.section in headings, f"{e.location}: {chapter.name} has no heading {e.section!r}"
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed material is not beside the repository")
-def test_errata_quote_the_right_seed_lines():
+def _fake_seeds(folder):
+    """Seed files whose quoted lines carry exactly the marks (every other line filler): ``folder``."""
+    lines_of = {}
     for e in ERRATA:
-        lines = (SEEDS / e.seed).read_text(encoding="utf-8").splitlines()
-        quoted = "\n".join(lines[n - 1] for n in e.lines)
-        for mark in SEED_MARKS[e.location]:
-            assert mark in quoted, f"{e.location} does not say {mark!r}"
+        for i, n in enumerate(e.lines):
+            text = " ".join(ERRATA_MARKS[e.location]) if i == 0 else "filler"
+            if e.location.endswith(":85"):  # the slice, a comment, then the statement that fails
+                text = ("pos = torch.randn(1, 1000, d_model)[:, :T, :].to(device)  # 假设最大帧数1000 "
+                        "x_with_pos = x + pos")
+            lines_of.setdefault(e.seed, {})[n] = text
+    for seed, numbered in lines_of.items():
+        (folder / seed).write_text("\n".join(numbered.get(n, "filler") for n in range(1, max(numbered) + 1)) + "\n",
+                                   encoding="utf-8")
+    return folder
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed material is not beside the repository")
-def test_the_learned_table_erratum_names_the_statement_that_fails():
-    # the erratum says the addition right after the slice is where a clip over 1000 frames fails:
-    # between the slice and `x_with_pos = x + pos` the seed has only a comment
-    line = (SEEDS / "000_3199cb540fa88f29.txt").read_text(encoding="utf-8").splitlines()[85 - 1]
-    after_slice = line[line.index("[:, :T, :]"):line.index("x_with_pos = x + pos")]
-    assert re.fullmatch(r"\[:, :T, :\]\.to\(device\)\s*#[^=]*", after_slice), after_slice
+def test_errata_source_check_accepts_the_right_lines_and_names_a_wrong_one(tmp_path):
+    seeds = _fake_seeds(tmp_path)
+    assert errata_source_problems(seeds) == []
+    f = seeds / "002_ce2eb6c9d0177072.txt"
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines[48 - 1] = "Model 1 is the best"  # the row's line no longer says what the row claims
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = errata_source_problems(seeds)
+    assert problems and all(p.startswith("002_ce2eb6c9d0177072.txt:48 does not say") for p in problems)
+    f85 = seeds / "000_3199cb540fa88f29.txt"
+    lines = f85.read_text(encoding="utf-8").splitlines()
+    lines[85 - 1] = lines[85 - 1].replace("# 假设", "y = 1  # 假设")  # a statement before the failing one
+    f85.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert any("more than a comment" in p for p in errata_source_problems(seeds))
+    assert errata_source_problems(tmp_path / "nowhere") == [f"no seed material at {tmp_path / 'nowhere'}"]
+
+
+def test_check_errata_command_reports_and_exits_nonzero_on_a_problem(tmp_path, capsys):
+    from vidlearn.cli import main
+
+    assert main(["check-errata", "--seeds", str(_fake_seeds(tmp_path))]) == 0
+    assert "all 9 errata" in capsys.readouterr().out
+    assert main(["check-errata", "--seeds", str(tmp_path / "nowhere")]) == 1
+    assert "no seed material" in capsys.readouterr().err
+
+
+def test_the_learned_table_erratum_says_where_it_fails():
     row = next(e for e in ERRATA if e.location == "000_3199cb540fa88f29.txt:85")
     assert "assume at most 1000 frames" in row.claim and "x + pos" in row.correct
 

@@ -202,6 +202,17 @@ def _progress(args) -> int:
     return 0
 
 
+def _check_errata(args) -> int:
+    from vidlearn.site import ERRATA, errata_source_problems
+
+    problems = errata_source_problems(args.seeds)
+    for line in problems:
+        print(f"vidlearn check-errata: {line}", file=sys.stderr)
+    if not problems:
+        print(f"vidlearn check-errata: all {len(ERRATA)} errata quote lines that say what they claim ({args.seeds})")
+    return 1 if problems else 0
+
+
 def _site(args) -> int:
     import time
 
@@ -276,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--cell-timeout", type=float, default=600.0, help="seconds a chapter cell may run")
     w.add_argument("--quiet", action="store_true", help="no progress lines")
     w.set_defaults(func=_site)
+
+    e = sub.add_parser("check-errata", help="check that each erratum quotes a seed line that says what it claims")
+    e.add_argument("--seeds", type=Path, default=_repo_default("../shared/seeds"),
+                   help="the seed material's folder (default: ../shared/seeds beside the repository)")
+    e.set_defaults(func=_check_errata)
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("grade", "progress"):

@@ -47,6 +47,8 @@ __all__ = [
     "Erratum",
     "ERRATA",
     "errata_markdown",
+    "ERRATA_MARKS",
+    "errata_source_problems",
     "SiteBuildError",
     "read_chapter",
     "find_chapters",
@@ -258,6 +260,55 @@ ERRATA: tuple[Erratum, ...] = (
         "no cross-attention module.",
         "06_cross_modal_fusion", "4. VideoBERT as it really is"),
 )
+
+
+# A few characters of each quoted seed line that identify the claim (the seeds are Chinese): what
+# `vidlearn check-errata` looks for, so that a row cannot point at a line that says something else.
+ERRATA_MARKS: dict[str, tuple[str, ...]] = {
+    "000_3199cb540fa88f29.txt:40": ("1000^{2i/d}",),
+    "000_3199cb540fa88f29.txt:25": ("d_k", "梯度消失"),
+    "000_3199cb540fa88f29.txt:85": ("torch.randn(1, 1000, d_model)", "假设最大帧数1000", "[:, :T, :]",
+                                    "x_with_pos = x + pos"),
+    "000_3199cb540fa88f29.txt:66": ("Google", "FLAVA"),
+    "002_ce2eb6c9d0177072.txt:84": ("一个patch生成一个空间分类token",),
+    "002_ce2eb6c9d0177072.txt:48": ("Factorised Encoder", "最好"),
+    "003_fc3326cf66a0941d.txt:61,62,63": ("9层", "5层", "交替"),
+    "003_fc3326cf66a0941d.txt:47": ("计算成本较高",),
+    "004_823b7b4fb6ac725f.txt:19,39": ("双流", "交叉注意力"),
+}
+
+
+def errata_source_problems(seeds: Path, errata=ERRATA) -> list[str]:
+    """Check each erratum against the seed material in ``seeds``: its quoted lines must contain
+    the row's :data:`ERRATA_MARKS`. Returns the problems (empty when every row holds).
+
+    One row says more than its marks: the 1000-row table (``000…:85``) fails at the statement right
+    after the slice, so between ``[:, :T, :]`` and ``x_with_pos = x + pos`` there must be only a comment.
+    """
+    seeds = Path(seeds)
+    if not seeds.is_dir():
+        return [f"no seed material at {seeds}"]
+    problems = []
+    for e in errata:
+        marks = ERRATA_MARKS.get(e.location)
+        if marks is None:
+            problems.append(f"{e.location}: no marks to check it by (add them to ERRATA_MARKS)")
+            continue
+        path = seeds / e.seed
+        if not path.is_file():
+            problems.append(f"{e.location}: {path} is missing")
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if max(e.lines) > len(lines):
+            problems.append(f"{e.location}: the file has {len(lines)} lines")
+            continue
+        quoted = "\n".join(lines[n - 1] for n in e.lines)
+        problems += [f"{e.location} does not say {m!r}" for m in marks if m not in quoted]
+        if e.location == "000_3199cb540fa88f29.txt:85" and all(m in quoted for m in marks):
+            between = quoted[quoted.index("[:, :T, :]"):quoted.index("x_with_pos = x + pos")]
+            if not re.fullmatch(r"\[:, :T, :\]\.to\(device\)\s*#[^=]*", between):
+                problems.append(f"{e.location}: more than a comment between the slice and `x + pos`: {between!r}")
+    return problems
 
 
 def errata_markdown(errata=ERRATA) -> str:
