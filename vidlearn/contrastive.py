@@ -23,11 +23,15 @@ import torch.nn.functional as F
 __all__ = ["similarity_logits", "symmetric_info_nce"]
 
 
-def _check_pairs(video: torch.Tensor, text: torch.Tensor) -> None:
-    for name, x in (("video", video), ("text", text)):
+def _check_embeddings(**tensors) -> None:
+    for name, x in tensors.items():
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.dtype.is_floating_point:
             got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} must be float embeddings (B, D), got {got}")
+
+
+def _check_pairs(video: torch.Tensor, text: torch.Tensor) -> None:
+    _check_embeddings(video=video, text=text)
     if video.shape != text.shape:
         raise ValueError(f"video {tuple(video.shape)} and text {tuple(text.shape)} must both be (B, D): row i of each is one pair")
     if video.shape[0] < 1 or video.shape[1] < 1:
@@ -51,10 +55,7 @@ def similarity_logits(video: torch.Tensor, text: torch.Tensor, temperature) -> t
     scored against queries); ``temperature`` is a positive number or a one-element tensor
     (learnable, e.g. ``log_tau.exp()``).
     """
-    for name, x in (("video", video), ("text", text)):
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.dtype.is_floating_point:
-            got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{name} must be float embeddings (B, D), got {got}")
+    _check_embeddings(video=video, text=text)
     if video.shape[1] != text.shape[1]:
         raise ValueError(f"video and text embeddings must have the same width D, got {video.shape[1]} and {text.shape[1]}")
     if video.dtype != text.dtype:

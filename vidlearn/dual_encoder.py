@@ -38,7 +38,7 @@ from vidlearn.data import VideoBatch
 from vidlearn.train import Optimiser
 from vidlearn.tubelets import TubeletEmbedding, token_grid
 from vidlearn.validation import check_int
-from vidlearn.videobert import WordTokenizer, chance_recall, recall_at_k
+from vidlearn.videobert import WordTokenizer, chance_recall, pad_batch, recall_at_k
 
 __all__ = [
     "DualEncoderConfig",
@@ -216,11 +216,8 @@ def encode_captions(tokenizer: WordTokenizer, captions: Sequence[str], max_len: 
     L = max(len(w) for w in words)
     if max_len is not None and L > max_len:
         raise ValueError(f"a caption has {L} words > max_len={max_len}")
-    ids = torch.zeros(len(words), L, dtype=torch.long)  # (B, L): 0 where padded (masked out)
-    mask = torch.zeros(len(words), L, dtype=torch.bool)  # (B, L)
-    for i, w in enumerate(words):
-        ids[i, : len(w)] = torch.tensor(w)
-        mask[i, : len(w)] = True
+    # one segment throughout: VideoBERT's padding serves a single stream of words as well
+    ids, _, mask = pad_batch([(torch.tensor(w), torch.zeros(len(w), dtype=torch.long)) for w in words])  # (B, L) each
     return ids, mask
 
 
