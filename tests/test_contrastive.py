@@ -82,3 +82,17 @@ def test_similarity_logits_for_a_gallery():
 def test_bad_input_is_named(video, text, tau, message):
     with pytest.raises(ValueError, match=message):
         symmetric_info_nce(video, text, tau)
+
+
+BAD_EMBEDDINGS = [(None, "video"), (torch.zeros(0, 4), "video is empty"), (torch.zeros(3, 0), "video is empty"),
+                  (torch.zeros(3, 4, dtype=torch.long), "video"), (torch.zeros(4), "video")]
+
+
+@pytest.mark.parametrize("video, message", BAD_EMBEDDINGS, ids=[m for _, m in BAD_EMBEDDINGS])
+def test_bad_embeddings_are_refused_by_name(video, message):
+    from vidlearn.contrastive import similarity_logits
+
+    with pytest.raises(ValueError, match=message):
+        similarity_logits(video, torch.rand(3, 4), 0.1)
+    with pytest.raises(ValueError, match=message):
+        symmetric_info_nce(video, torch.rand(3, 4), 0.1)

@@ -329,3 +329,83 @@ def test_bad_training_and_caption_inputs():
         encode_captions(tok, data.captions[:2], max_len=2)
     ids, mask = encode_captions(tok, ["a red square moves left", "a blue circle moves"])
     assert ids.shape == mask.shape == (2, 5) and mask.sum(1).tolist() == [5, 4] and ids[1, 4] == 0
+
+
+# --------------------------------------------------------------------------- weight decay, bad inputs
+
+
+def test_weight_decay_leaves_the_temperature_alone():
+    from vidlearn.dual_encoder import _DualOptimiser
+
+    model = _model()
+    config = DualTrainConfig(steps=3, batch_size=2, weight_decay=0.5)
+    opt = _DualOptimiser(model, config)
+    groups = {id(p): g["weight_decay"] for g in opt.opt.param_groups for p in g["params"]}
+    assert groups[id(model.log_temperature)] == 0.0
+    assert all(groups[id(p)] == 0.5 for n, p in model.named_parameters() if n != "log_temperature")
+    assert len(groups) == len(list(model.parameters()))  # every parameter once
+    before = model.log_temperature.detach().clone()
+    (0 * model.log_temperature).backward()  # zero gradient: only decay could move it
+    opt.opt.step()
+    assert torch.equal(model.log_temperature.detach(), before)
+
+
+def _video(M=2, frames=8):
+    return torch.rand(M, frames, 3, 32, 32)
+
+
+BAD_SCORES = [
+    (dict(batch_size=2.5), "batch_size"), (dict(batch_size=-1), "batch_size"), (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=True), "batch_size"), (dict(ids=None), "ids"), (dict(mask=None), "mask"),
+    (dict(video=None), "video"), (dict(ids=torch.zeros(0, 5, dtype=torch.long), mask=torch.ones(0, 5, dtype=torch.bool)), "B >= 1"),
+    (dict(video=torch.rand(0, 8, 3, 32, 32)), "B >= 1"), (dict(model=None), "model"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_SCORES, ids=[m + str(i) for i, (_, m) in enumerate(BAD_SCORES)])
+def test_dual_scores_refuses_bad_input_by_name(bad, message):
+    ids, mask = _text()
+    args = dict(model=_model(), ids=ids, mask=mask, video=_video(), batch_size=256) | bad
+    with pytest.raises(ValueError, match=message):
+        dual_scores(args.pop("model"), args.pop("ids"), args.pop("mask"), args.pop("video"), **args)
+
+
+@pytest.fixture(scope="module")
+def _clips():
+    data = MovingShapesConfig(n_frames=8, speeds=(1,))
+    clips = generate(data, 6, seed=1)
+    return clips, WordTokenizer.from_texts(clips.captions)
+
+
+BAD_RECALL = [(dict(ks=1), "ks"), (dict(ks=()), "ks"), (dict(ks="15"), "ks"), (dict(ks=(1, 0)), "k"),
+              (dict(ks=(1.5,)), "k"), (dict(ks=(True,)), "k"), (dict(ks=None), "ks"), (dict(clips=None), "clips"),
+              (dict(model=None), "model"), (dict(tokenizer=None), "tokenizer")]
+
+
+@pytest.mark.parametrize("bad, message", BAD_RECALL, ids=[m + str(i) for i, (_, m) in enumerate(BAD_RECALL)])
+def test_retrieval_recall_refuses_bad_input_by_name(_clips, bad, message):
+    clips, tok = _clips
+    args = dict(model=_model(vocab_size=len(tok)), clips=clips, tokenizer=tok, ks=(1, 5)) | bad
+    with pytest.raises(ValueError, match=message):
+        retrieval_recall(args["model"], args["clips"], args["tokenizer"], args["ks"])
+
+
+BAD_SIZES = [(dict(Q=-1), "Q"), (dict(text_len=0, joint_len=0), "_len"), (dict(Q=2.0), "Q"), (dict(Q=True), "Q"), (dict(M=-3), "M"),
+             (dict(M=1.5), "M"), (dict(M=False), "M"), (dict(M=None), "M"), (dict(config=None), "config")]
+
+
+@pytest.mark.parametrize("bad, message", BAD_SIZES, ids=[m + str(i) for i, (_, m) in enumerate(BAD_SIZES)])
+def test_retrieval_costs_refuse_bad_sizes_by_name(bad, message):
+    dual = dict(config=DualEncoderConfig(vocab_size=12, **SMALL), Q=2, M=3, text_len=5) | bad
+    with pytest.raises(ValueError, match=message):
+        dual_encoder_macs(dual["config"], dual["Q"], dual["M"], dual["text_len"])
+    single = dict(config=VideoBERTConfig(vocab_size=20, max_len=16), Q=2, M=3, joint_len=9) | bad
+    with pytest.raises(ValueError, match=message):
+        single_stream_macs(single["config"], single["Q"], single["M"], single["joint_len"])
+    with pytest.raises(ValueError, match="config"):  # each function wants its own model's config
+        dual_encoder_macs(VideoBERTConfig(vocab_size=20, max_len=16), 1, 1, 5)
+
+
+def test_retrieval_costs_allow_an_empty_side():  # chapter 7 prices indexing the gallery alone as Q = 0
+    config = DualEncoderConfig(vocab_size=12, **SMALL)
+    assert dual_encoder_macs(config, 0, 3, 5) > 0 and single_stream_macs(VideoBERTConfig(vocab_size=20, max_len=16), 0, 3, 9) == 0

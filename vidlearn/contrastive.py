@@ -28,14 +28,14 @@ def _check_embeddings(**tensors) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.dtype.is_floating_point:
             got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} must be float embeddings (B, D), got {got}")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"{name} is empty, (B, D) = {tuple(x.shape)}: need at least one embedding of width >= 1")
 
 
 def _check_pairs(video: torch.Tensor, text: torch.Tensor) -> None:
     _check_embeddings(video=video, text=text)
     if video.shape != text.shape:
         raise ValueError(f"video {tuple(video.shape)} and text {tuple(text.shape)} must both be (B, D): row i of each is one pair")
-    if video.shape[0] < 1 or video.shape[1] < 1:
-        raise ValueError(f"need at least one pair of non-empty embeddings, got (B, D) = {tuple(video.shape)}")
 
 
 def _check_temperature(temperature) -> torch.Tensor | float:

@@ -245,6 +245,19 @@ class DualTrainConfig:
         check_int(self.seed, "seed", minimum=-(2**63))
 
 
+class _DualOptimiser(Optimiser):
+    """The course's recipe (:class:`~vidlearn.train.Optimiser`: AdamW, warm-up and cosine decay, clipping),
+    with the temperature left out of weight decay: decay would pull ``log τ`` towards 0, i.e. ``τ``
+    towards 1, a pull that has nothing to do with the loss (CLIP decays no such scalar either)."""
+
+    def __init__(self, model: DualEncoder, config: DualTrainConfig):
+        super().__init__(model, config)
+        decayed = [p for name, p in model.named_parameters() if name != "log_temperature"]
+        self.opt = torch.optim.AdamW([{"params": decayed}, {"params": [model.log_temperature], "weight_decay": 0.0}],
+                                     lr=config.lr, weight_decay=config.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self.sched.lr_lambdas[0])
+
+
 def train_dual_encoder(
     model: DualEncoder,
     clips: VideoBatch,
@@ -273,7 +286,7 @@ def train_dual_encoder(
     model._check_video(clips.video[:1])
 
     model.train()
-    optimiser = Optimiser(model, config)
+    optimiser = _DualOptimiser(model, config)
     g = torch.Generator().manual_seed(config.seed)
     history: dict[str, list[float]] = {"loss": [], "temperature": []}
     bar = tqdm(range(config.steps), desc="dual encoder", disable=not progress, leave=False, mininterval=0.5)
@@ -296,6 +309,11 @@ def dual_scores(model: DualEncoder, ids: torch.Tensor, mask: torch.Tensor, video
     """Cosine similarity over τ of every caption with every clip: ``(Q, M)`` for ``ids, mask (Q, L)``
     and ``video (M, T, C, H, W)``. Each clip and each caption is encoded once (``M + Q`` tower passes),
     then ``Q·M`` dot products."""
+    if not isinstance(model, DualEncoder):
+        raise ValueError(f"model must be a DualEncoder, got {type(model).__name__}")
+    check_int(batch_size, "batch_size")
+    model._check_text(ids, mask)
+    model._check_video(video)  # M >= 1 clips: an empty gallery is refused here
     was_training = model.training
     model.eval()
     try:
@@ -314,8 +332,16 @@ def retrieval_recall(model: DualEncoder, clips: VideoBatch, tokenizer: WordToken
     every clip is a query over the distinct captions. Relevant = the same caption. Keys
     ``"t2v@k"``, ``"v2t@k"`` and ``"chance t2v@k"``, ``"chance v2t@k"`` for each ``k``.
     """
+    if not isinstance(model, DualEncoder):
+        raise ValueError(f"model must be a DualEncoder, got {type(model).__name__}")
     if not isinstance(clips, VideoBatch):
         raise ValueError(f"clips must be a VideoBatch, got {type(clips).__name__}")
+    if len(clips) == 0:
+        raise ValueError("clips is empty: retrieval needs at least one clip")
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Sequence) or len(ks) == 0:
+        raise ValueError(f"ks must be a non-empty sequence of positive integers such as (1, 5), got {ks!r}")
+    for k in ks:
+        check_int(k, "each k in ks")
     ids_of = clips.caption_id.tolist()
     queries = sorted(set(ids_of))  # caption ids present, one query each
     text = [clips.captions[ids_of.index(q)] for q in queries]

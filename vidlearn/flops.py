@@ -289,9 +289,28 @@ def single_stream_retrieval_macs(Q: Any = "Q", M: Any = "M", L: Any = "L", d: An
     return _sym(Q) * _sym(M) * (_sym(K) * block_macs(L, d, mlp_width=m) + d**2 + d)
 
 
+def _retrieval_sizes(config, want: type, fields: tuple[str, ...], Q, M, length_name: str, length) -> None:
+    """ValueError naming the problem: ``config`` not a ``want`` or a size of it not a positive int; ``Q``
+    queries or ``M`` videos not an int >= 0 (0 costs the other side alone: indexing the gallery); the
+    sequence length not a positive int."""
+    from vidlearn.validation import check_int
+
+    if not isinstance(config, want):
+        raise ValueError(f"config must be a {want.__name__}, got {type(config).__name__}")
+    for name in fields:
+        check_int(getattr(config, name), f"config.{name}")
+    check_int(Q, "Q", minimum=0)
+    check_int(M, "M", minimum=0)
+    check_int(length, length_name)
+
+
 def dual_encoder_macs(config, Q: int, M: int, text_len: int) -> int:
     """:func:`dual_encoder_retrieval_macs` at a :class:`vidlearn.dual_encoder.DualEncoderConfig`'s
     sizes, for captions padded to ``text_len`` words."""
+    from vidlearn.dual_encoder import DualEncoderConfig
+
+    _retrieval_sizes(config, DualEncoderConfig, ("width", "mlp_width", "video_depth", "text_depth", "embed_dim"),
+                     Q, M, "text_len", text_len)
     c = config
     g = c.grid
     t, h, w = c.tubelet
@@ -304,6 +323,9 @@ def dual_encoder_macs(config, Q: int, M: int, text_len: int) -> int:
 def single_stream_macs(config, Q: int, M: int, joint_len: int) -> int:
     """:func:`single_stream_retrieval_macs` at a :class:`vidlearn.videobert.VideoBERTConfig`'s sizes,
     for joint sequences of ``joint_len`` tokens."""
+    from vidlearn.videobert import VideoBERTConfig
+
+    _retrieval_sizes(config, VideoBERTConfig, ("width", "mlp_width", "depth"), Q, M, "joint_len", joint_len)
     c = config
     return int(single_stream_retrieval_macs(Q, M, joint_len, c.width, c.mlp_width, c.depth))
 

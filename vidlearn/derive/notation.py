@@ -124,6 +124,10 @@ def _normalise_characters(text: str) -> str:
             out.append(("" if out and out[-1].endswith("_") else "_") + "".join(_SUBSCRIPTS[c] for c in text[i:j]))
             i = j
             continue
+        if unicodedata.decomposition(ch).startswith("<fraction>"):  # ½, ¾, ⅓: a number, written n/d
+            out.append(_vulgar_fraction(text, i))
+            i += 1
+            continue
         if ch in _GREEK:
             # its own word (2σ is 2*sigma, σx is sigma*x), but a subscript stays attached: σ_q, d_σ
             before = "" if not out or out[-1][-1:] in ("_", " ", "") or not out[-1][-1:].isalnum() else " "
@@ -145,6 +149,27 @@ def _normalise_characters(text: str) -> str:
             raise ValueError(f"character {ch!r} ({name}, U+{ord(ch):04X}) at column {col} is not part of the "
                              f"notation.{like}")
     return text
+
+
+def _vulgar_fraction(text: str, i: int) -> str:
+    """``½`` (at ``text[i]``) as ``(1/2)``, with a ``*`` after a name or a bracket (``c½`` is ``c*(1/2)``).
+
+    Refused where the reading would be a guess: after a digit (``2½`` is the mixed number 5/2 on paper
+    but 2·½ to a parser) or before one, and for ``⅟``, which has no denominator.
+    """
+    ch = text[i]
+    num, _, den = unicodedata.normalize("NFKC", ch).partition("\u2044")
+    plain = f"{num}/{den}" if num.isdigit() and den.isdigit() else None
+    before = text[:i].rstrip()[-1:]
+    after = text[i + 1:i + 2]
+    where = f"character {ch!r} ({unicodedata.name(ch, 'a fraction')}) at column {i + 1}"
+    if plain is None:
+        raise ValueError(f"{where} is not a number: write the fraction with '/', e.g. 1/x")
+    if before.isdigit() or before == "." or after.isdigit() or after == ".":
+        raise ValueError(f"{where} touches a digit, which is ambiguous (2½ is 2 + 1/2 on paper, 2·(1/2) to a "
+                         f"parser): write it as {plain} with the operator you mean, e.g. 2 + {plain}")
+    star = "*" if before and (before.isalnum() or before in "_)]") else ""
+    return f"{star}({plain})"
 
 
 _FUNCTION_POWER = re.compile(r"\b([A-Za-z]+)\s*(?:\^|\*\*)\s*(?:\((\d+)\)|(\d+))\s*\(")

@@ -83,6 +83,26 @@ def _loss_not_normalised(video, text, temperature):
     return (_ce_diag(s) + _ce_diag(s.T)) / 2
 
 
+def _loss_only_video_normalised(video, text, temperature):
+    s = _unit(video) @ text.T / temperature
+    return (_ce_diag(s) + _ce_diag(s.T)) / 2
+
+
+def _loss_only_text_normalised(video, text, temperature):
+    s = video @ _unit(text).T / temperature
+    return (_ce_diag(s) + _ce_diag(s.T)) / 2
+
+
+def _loss_fixed_temperature(video, text, temperature):
+    # CLIP's initial value typed in: the function ignores the temperature it is given
+    return _loss_reference(video, text, 0.07)
+
+
+def _loss_no_half(video, text, temperature):
+    s = _logits(video, text, temperature)
+    return _ce_diag(s) + _ce_diag(s.T)
+
+
 def _loss_normalised_over_batch(video, text, temperature):
     s = _unit(video, dim=0) @ _unit(text, dim=0).T / temperature
     return (_ce_diag(s) + _ce_diag(s.T)) / 2
@@ -140,6 +160,44 @@ register(
                     "softmax is, and τ < 1 makes it more peaked.",
                 ),
                 fn=_loss_times_temperature,
+            ),
+            Misconception(
+                "temperature hard-coded to 0.07",
+                (
+                    "Does your loss use the temperature it is given?",
+                    "τ is an argument (in a dual encoder it is learned: τ = exp(log τ), updated by the optimiser), so "
+                    "divide by `temperature`, not by CLIP's starting value 0.07 typed in: with a constant the "
+                    "learned τ would get no gradient and never move.",
+                ),
+                fn=_loss_fixed_temperature,
+            ),
+            Misconception(
+                "both directions summed, not averaged",
+                (
+                    "Your loss is exactly twice the right one: what multiplies the two cross-entropies?",
+                    "L = ½[CE(S) + CE(Sᵀ)]: the mean of the two directions, not their sum. (Twice the loss is "
+                    "twice every gradient, which changes the learning rate's meaning, and an all-equal batch "
+                    "would cost 2 log B instead of log B.)",
+                ),
+                fn=_loss_no_half,
+            ),
+            Misconception(
+                "only the video embeddings normalised",
+                (
+                    "Does your loss change when you scale one caption's embedding by 10?",
+                    "Both sides are L2-normalised: t̂ = text / text.norm(dim=1, keepdim=True) as well as v̂. With one "
+                    "side raw, a caption's length scales its logits, so S is no longer cosines over τ.",
+                ),
+                fn=_loss_only_video_normalised,
+            ),
+            Misconception(
+                "only the text embeddings normalised",
+                (
+                    "Does your loss change when you scale one video's embedding by 10?",
+                    "Both sides are L2-normalised: v̂ = video / video.norm(dim=1, keepdim=True) as well as t̂. With "
+                    "one side raw, a video's length scales its logits, so S is no longer cosines over τ.",
+                ),
+                fn=_loss_only_text_normalised,
             ),
             Misconception(
                 "video→text only",
@@ -267,6 +325,10 @@ def _grad_rows_only(logits):
     return (_p_rows(logits) - _eye(logits)) / logits.shape[0]
 
 
+def _grad_cols_only(logits):
+    return (_p_cols(logits) - _eye(logits)) / logits.shape[0]
+
+
 def _grad_no_batch_mean(logits):
     return (_p_rows(logits) + _p_cols(logits) - 2 * _eye(logits)) / 2
 
@@ -305,6 +367,16 @@ register(
                     "columns' term (softmax(S, dim=0) - I)/B, and the loss takes half of each.",
                 ),
                 fn=_grad_rows_only,
+            ),
+            Misconception(
+                "text→video term only",
+                (
+                    "Your gradient is that of one of the loss's two terms: the one whose softmax runs down the "
+                    "columns.",
+                    "L = ½[CE(S, diag) + CE(Sᵀ, diag)]: the columns' term gives (softmax(S, dim=0) - I)/B, and the "
+                    "rows' term, video→text, (softmax(S, dim=1) - I)/B too; the loss takes half of each.",
+                ),
+                fn=_grad_cols_only,
             ),
             Misconception(
                 "no 1/B",
