@@ -77,3 +77,10 @@ def test_padding_and_a_skipped_softmax_earn_nothing(steps):
 def test_a_false_step_is_refused():
     outcome = evaluate("ex07.all_equal_loss", lambda: [("(-log(1/B) - log(1/B))/2", "a"), ("log(B)/2", "b")])
     assert outcome.score < 2 and "step 2" in outcome.feedback
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\n\t"])
+def test_a_step_without_a_reason_is_refused_by_name(reason):
+    steps = [SOLUTION[0], (SOLUTION[1][0], reason), SOLUTION[2]]
+    outcome = evaluate("ex07.all_equal_loss", lambda: steps)
+    assert outcome.score == 0 and "step 2 has no reason" in outcome.feedback, outcome.feedback

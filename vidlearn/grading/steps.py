@@ -34,6 +34,9 @@ def _as_steps(value: Any, max_steps: int) -> list[tuple[str, str]] | str:
     for i, item in enumerate(value, start=1):
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(s, str) for s in item)):
             return f"step {i} must be a pair of strings (expression, reason), got {item!r}"[:300]
+        if not item[1].strip():
+            # the derive module refuses a step without a reason; the grader holds students to the same rule
+            return f"step {i} has no reason: say in words why it follows from the step before (e.g. 'exp(c) cancels')"
         steps.append((item[0], item[1]))
     return steps
 
@@ -72,7 +75,7 @@ def score_steps(spec: dict, results: list, budget: float) -> dict:
         d = Derivation(question.start, question.assumptions, timeout=2.0, n_points=20, isolate=False,
                        step_seconds=budget)
         for expr, reason in steps:
-            d.step(expr, reason.strip() or "(no reason given)")
+            d.step(expr, reason)
     except ValueError as err:
         return _zero(question, f"cannot read your steps: {err}"[:400])
     result = d.check()
