@@ -546,13 +546,18 @@ print(f"BERT, n = 30,522: unchanged {bert_unchanged:.4%}, {bert_excess_points:.5
 # alignment head). Losses: masked-token cross-entropy plus the alignment binary cross-entropy.
 #
 # The model is single-stream, as VideoBERT is: it holds no cross-attention module, only one stack
-# of self-attention blocks over the joint sequence (the assertions below).
+# of self-attention blocks over the joint sequence, and that stack is the `SingleStreamEncoder` of
+# §3 (its segment embedding and blocks), run on the already-joined `[CLS] text [>] video [SEP]`
+# sequence with a segment id per token, since the text/video split differs from row to row
+# (the assertions below).
 
 # %%
 torch.manual_seed(0)
 bert = VideoBERT(VideoBERTConfig(vocab_size=vocab.size, max_len=16, width=64, depth=2, heads=4, mlp_width=128))
 assert not any(isinstance(mod, (CrossAttention, CoAttentionBlock)) for mod in bert.modules())
-assert len(bert.blocks) == 2 and all(type(blk).__name__ == "ResidualAttentionBlock" for blk in bert.blocks)
+assert isinstance(bert.encoder, SingleStreamEncoder)
+assert len(bert.encoder.blocks) == 2
+assert all(type(blk).__name__ == "ResidualAttentionBlock" for blk in bert.encoder.blocks)
 start = time.perf_counter()
 history = pretrain(bert, text_train, v_train, vocab, PretrainConfig(steps=1500, lr=2e-3, seed=0))
 print(f"pretraining: {time.perf_counter() - start:.0f} s")

@@ -384,6 +384,64 @@ def test_single_stream_mask_combines_padding_and_joint_mask():
     assert m[1].equal(cross_modal_block_mask(3, 4) & (torch.arange(7) < 5)[None, :])
 
 
+def _ragged(B: int = 3, L: int = 9):
+    """A joined batch whose text/video split and length differ per row: ``(x, segments, padding)``, ``(B, L)``."""
+    n_text, lengths = [2, 5, 3], [6, 9, 4]  # row 2: 3 text, 1 video token, 5 padding
+    segments = torch.stack([(torch.arange(L) >= n).long() for n in n_text[:B]])  # (B, L)
+    padding = _lengths_mask(lengths[:B], L)  # (B, L)
+    return _tokens(B, L, seed=3), segments.masked_fill(~padding, 0), padding
+
+
+def test_encode_joined_is_blocks_over_x_plus_per_token_segments():
+    # the split point differs per row: no [text; video] cut could express this batch
+    enc = _build(SingleStreamEncoder, D, H, M, 2)
+    x, segments, padding = _ragged()
+    ref = x + enc.segment_embed[segments]  # (B, L, D): each token's own segment row
+    for blk in enc.blocks:
+        ref = _block_ref(blk, ref, padding[:, None, :])
+    torch.testing.assert_close(enc.encode_joined(x, segments, padding), ref, atol=ATOL, rtol=0)
+    # the joint mask is AND-ed as in forward
+    m = modality_block_mask(4, 5, [[True, False], [True, True]])  # (9, 9)
+    ref = x + enc.segment_embed[segments]
+    for blk in enc.blocks:
+        ref = _block_ref(blk, ref, padding[:, None, :] & m)
+    torch.testing.assert_close(enc.encode_joined(x, segments, padding, mask=m), ref, atol=ATOL, rtol=0)
+
+
+def test_encode_joined_with_embed_norm_is_bert_embedding_output_then_blocks():
+    enc = _build(SingleStreamEncoder, D, H, M, 2, embed_norm=True)
+    with torch.no_grad():  # a non-trivial LayerNorm, so the test sees where it is applied
+        enc.embed_norm.weight.copy_(1 + _noise(4) / 10)
+        enc.embed_norm.bias.copy_(_noise(5))
+    x, segments, padding = _ragged()
+    ref = torch.nn.functional.layer_norm(x + enc.segment_embed[segments], (D,), enc.embed_norm.weight,
+                                         enc.embed_norm.bias)  # LN after the segment is added
+    for blk in enc.blocks:
+        ref = _block_ref(blk, ref, padding[:, None, :])
+    torch.testing.assert_close(enc.encode_joined(x, segments, padding), ref, atol=ATOL, rtol=0)
+
+
+def test_forward_is_encode_joined_on_the_concatenation():
+    enc = _build(SingleStreamEncoder, D, H, M, 2)
+    text, video = _text_video(2, 5, 7)
+    t_mask, v_mask = _lengths_mask([5, 3], 5), _lengths_mask([7, 2], 7)
+    segments = torch.cat([torch.zeros(2, 5, dtype=torch.long), torch.ones(2, 7, dtype=torch.long)], dim=1)
+    joined = enc.encode_joined(torch.cat([text, video], 1), segments, torch.cat([t_mask, v_mask], 1))
+    torch.testing.assert_close(torch.cat(enc(text, video, t_mask, v_mask), 1), joined, atol=0, rtol=0)
+    assert enc.joint(text, video).equal(torch.cat([text + enc.segment_embed[0], video + enc.segment_embed[1]], 1))
+
+
+def test_given_segment_table_is_used_and_draws_nothing():
+    table = torch.arange(2 * D, dtype=DT).reshape(2, D) / 100
+    torch.manual_seed(0)
+    given = SingleStreamEncoder(D, H, M, 1, segment_embed=table.clone())
+    torch.manual_seed(0)
+    fresh = SingleStreamEncoder(D, H, M, 1, n_segments=0)  # the blocks draw the same numbers
+    assert given.segment_embed.equal(table)
+    for a, b in zip(given.blocks.parameters(), fresh.blocks.parameters()):
+        assert a.equal(b)
+
+
 # --------------------------------------------------------------------------- padding, every model
 
 PADDING_MODELS = [(CoAttentionBlock, (D, H, M)), (TwoStreamEncoder, (D, H, M, 2)), (SingleStreamEncoder, (D, H, M, 2))]
@@ -437,7 +495,18 @@ def _single():
         (lambda: _co()(_tokens(2, 5, 1), _tokens(2, 7, 2), text_mask=torch.ones(2, 5)), "text_mask must be a bool"),
         (lambda: _co()(_tokens(2, 5, 1), _tokens(2, 7, 2), text_mask=[True] * 5), "text_mask must be a bool"),
         (lambda: TwoStreamEncoder(D, H, M, 0), "depth"),
-        (lambda: SingleStreamEncoder(D, H, M, 2, n_segments=1), "n_segments"),
+        (lambda: SingleStreamEncoder(D, H, M, 2, n_segments=1)(_tokens(2, 3, 1), _tokens(2, 4, 2)),
+         "n_segments=0 or >= 2"),
+        (lambda: SingleStreamEncoder(D, H, M, 2, segment_embed=torch.zeros(3, D)),
+         r"segment_embed must be .* \(2, 16\)"),
+        (lambda: SingleStreamEncoder(D, H, M, 2, dropout=1.0), "dropout"),
+        (lambda: _single().encode_joined(_tokens(2, 3, 1)), "segments"),
+        (lambda: _single().encode_joined(_tokens(2, 3, 1), torch.zeros(2, 4, dtype=torch.long)),
+         r"segments must be an integer tensor \(B, L\) = \(2, 3\)"),
+        (lambda: _single().encode_joined(_tokens(2, 3, 1), torch.zeros(2, 3)), "integer"),
+        (lambda: _single().encode_joined(_tokens(2, 3, 1), torch.full((2, 3), 2)), r"lie in \[0, 2\)"),
+        (lambda: _single().encode_joined(_tokens(2, 3, 1), torch.zeros(2, 3, dtype=torch.long),
+                                         torch.ones(2, 4, dtype=torch.bool)), r"padding must be a bool tensor"),
         (lambda: SingleStreamEncoder(D, H, M, 2, n_segments=-1), "n_segments"),
         (lambda: CoAttentionBlock(D, 5, M), "divisible"),
         (lambda: _single()(_tokens(2, 3, 1), _tokens(2, 4, 2), mask=torch.ones(4, 4, dtype=torch.bool)),

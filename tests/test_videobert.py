@@ -15,8 +15,6 @@ from vidlearn.videobert import (
     VideoBERT,
     VideoBERTConfig,
     WordTokenizer,
-    _lloyd_step,
-    _other_caption,
     alignment_accuracy,
     build_sequence,
     chance_recall,
@@ -28,6 +26,8 @@ from vidlearn.videobert import (
     recall_at_k,
     retrieval_scores,
 )
+from vidlearn.videobert.pairs import _other_caption
+from vidlearn.videobert.visual_words import _lloyd_step
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -476,12 +476,12 @@ def test_attention_weights_are_the_last_blocks_and_skip_padding():
     # the weights are those of the block that produces the output: recompute the last block by hand
     with torch.no_grad():
         seen = []
-        hook = model.blocks[1].register_forward_pre_hook(lambda m, args, kwargs: seen.append((args[0], kwargs["mask"])),
-                                                         with_kwargs=True)
+        blk = model.encoder.blocks[1]
+        hook = blk.register_forward_pre_hook(lambda m, args, kwargs: seen.append((args[0], kwargs["mask"])),
+                                             with_kwargs=True)
         model(ids, segments, mask)
         hook.remove()
         x, key_mask = seen[0]  # what the last block was given
-        blk = model.blocks[1]
         out = x + blk.attn(blk.ln_1(x), mask=key_mask)
         out = out + blk.mlp(blk.ln_2(out))
         torch.testing.assert_close(model.norm(out), model(ids, segments, mask))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vidlearn.attention import MultiHeadAttention, split_heads
@@ -333,46 +334,128 @@ class SingleStreamEncoder(nn.Module):
 
     Masks: key-padding ``text_mask (B, n_text)``, ``video_mask (B, n_video)``, AND-ed with an
     optional joint ``mask`` ``(L, L)`` or ``(B, L, L)`` (e.g. :func:`cross_modal_block_mask`).
+
+    :meth:`encode_joined` is the same encoder over a sequence the caller has already joined,
+    with a segment id per token ``(B, L)`` and key padding ``(B, L)``: for inputs whose
+    modalities do not split at one column for the whole batch (VideoBERT's ``[CLS] text [>]
+    video [SEP]``, captions of different lengths, padding at the end). :meth:`forward` goes
+    through it too, so there is one joint stream. ``embed_norm=True`` and ``dropout`` make the
+    blocks' input BERT's embedding output, ``Dropout(LN(x + E_seg[segments]))``, for callers
+    that pass token + position embeddings as ``x``. ``segment_embed`` ``(n_segments, D)``
+    replaces the fresh ``N(0, 0.02²)`` table, for a caller that draws its own initial values.
     """
 
-    def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int, n_segments: int = 2):
+    def __init__(self, d_model: int, n_heads: int, mlp_width: int, depth: int, n_segments: int = 2, *,
+                 embed_norm: bool = False, dropout: float = 0.0, segment_embed: torch.Tensor | None = None):
         super().__init__()
         check_int(depth, "depth")
         check_int(n_segments, "n_segments", minimum=0)
-        if n_segments == 1:
-            raise ValueError("n_segments must be 0 (no segment embedding) or >= 2 (text is 0, video is 1), got 1")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        if segment_embed is None and n_segments:
+            # N(0, 0.02²) as BERT's token-type embedding; torch.randn follows the ambient device
+            segment_embed = torch.randn(n_segments, d_model) * 0.02
+        elif segment_embed is not None and (
+            not isinstance(segment_embed, torch.Tensor) or tuple(segment_embed.shape) != (n_segments, d_model)
+        ):
+            is_tensor = isinstance(segment_embed, torch.Tensor)
+            got = tuple(segment_embed.shape) if is_tensor else type(segment_embed).__name__
+            raise ValueError(f"segment_embed must be a tensor (n_segments, d_model) = ({n_segments}, {d_model}), "
+                             f"got {got}")
         self.d_model = d_model
-        # N(0, 0.02²) as BERT's token-type embedding; torch.randn follows the ambient device
-        self.segment_embed = nn.Parameter(torch.randn(n_segments, d_model) * 0.02) if n_segments else None
+        self.segment_embed = nn.Parameter(segment_embed) if segment_embed is not None else None
+        # registered between the segment table and the blocks: a model that held these three
+        # itself (VideoBERT) keeps its parameter order, hence its optimiser's and clipping's sums
+        self.embed_norm = nn.LayerNorm(d_model) if embed_norm else None
+        self.dropout = nn.Dropout(dropout)  # p = 0 returns its input and draws nothing
         self.blocks = nn.ModuleList(_gelu_block(d_model, n_heads, mlp_width) for _ in range(depth))
 
-    def joint(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
-        """``[text + s_0; video + s_1]``: ``(B, n_text + n_video, D)``."""
-        _check_streams(self.d_model, text=text, video=video)
-        if self.segment_embed is not None:
-            text, video = text + self.segment_embed[0], video + self.segment_embed[1]
-        return torch.cat([text, video], dim=1)  # (B, n_text + n_video, D)
+    # ---------------------------------------------------------------- one joined sequence
 
-    def joint_mask(self, text, video, text_mask=None, video_mask=None, mask=None) -> torch.Tensor | None:
-        """The mask the blocks use: padding ``(B, 1, L)`` AND ``mask``; None when there is none."""
-        B = _check_streams(self.d_model, text=text, video=video)
-        L = text.shape[1] + video.shape[1]
+    def _check_segments(self, segments, B: int, L: int) -> torch.Tensor | None:
+        if self.segment_embed is None:
+            return None  # no table: the segment ids carry nothing the encoder could add
+        if segments is None:
+            raise ValueError(f"segments (B, L) = ({B}, {L}) are needed: this encoder has a segment embedding")
+        if (not isinstance(segments, torch.Tensor) or tuple(segments.shape) != (B, L)
+                or segments.dtype.is_floating_point or segments.dtype == torch.bool):
+            got = tuple(segments.shape) if isinstance(segments, torch.Tensor) else type(segments).__name__
+            raise ValueError(f"segments must be an integer tensor (B, L) = ({B}, {L}), got {got}")
+        n = self.segment_embed.shape[0]
+        if ((segments < 0) | (segments >= n)).any():
+            raise ValueError(f"segments must lie in [0, {n})")
+        return segments
+
+    def embed(self, x: torch.Tensor, segments: torch.Tensor | None) -> torch.Tensor:
+        """The blocks' input: ``x (B, L, D) + E_seg[segments (B, L)]``, then LN and dropout if configured."""
+        if self.segment_embed is not None:
+            # F.embedding, as nn.Embedding: its backward accumulates the table's gradient row by row
+            x = x + F.embedding(segments, self.segment_embed)  # (B, L, D)
+        if self.embed_norm is not None:
+            x = self.embed_norm(x)
+        return self.dropout(x)
+
+    def encode_joined(self, x: torch.Tensor, segments: torch.Tensor | None = None,
+                      padding: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                      return_weights: bool = False):
+        """The encoder over an already-joined sequence ``x (B, L, D)``: ``(B, L, D)``, and the last
+        block's weights ``(B, h, L, L)`` if ``return_weights``.
+
+        ``segments (B, L)`` int is each token's segment id (ignored when ``n_segments=0``),
+        ``padding (B, L)`` bool is ``True`` for a real token (padding is never a key; padded
+        queries are the caller's to ignore), AND-ed with ``mask`` ``(L, L)`` or ``(B, L, L)``.
+        """
+        B = _check_streams(self.d_model, x=x)
+        L = x.shape[1]
+        segments = self._check_segments(segments, B, L)
         if mask is not None:
             # a per-head (B, h, L, L) mask would misalign with the (B, 1, L) padding when combined
             validate_mask(mask, (B, L, L))
+        m = combine_masks(_key_mask(padding, x, "padding"), mask)
+        return run_blocks(self.blocks, self.embed(x, segments), m, return_weights)
+
+    # ---------------------------------------------------------------- two streams joined here
+
+    def _stream_segments(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor | None:
+        """``(B, L)``: 0 on the text columns, 1 on the video columns; None without a segment table."""
+        if self.segment_embed is None:
+            return None
+        if self.segment_embed.shape[0] < 2:
+            raise ValueError("a [text; video] input needs n_segments=0 or >= 2 (text is 0, video is 1), got 1; "
+                             "encode_joined takes one segment")
+        B, n_text, n_video = text.shape[0], text.shape[1], video.shape[1]
+        seg = torch.cat([torch.zeros(n_text, dtype=torch.long), torch.ones(n_video, dtype=torch.long)])
+        return seg.to(text.device).expand(B, n_text + n_video)  # (B, L)
+
+    def _padding(self, text, video, text_mask=None, video_mask=None) -> torch.Tensor | None:
+        """Key padding ``(B, L)`` of the joint sequence, True = real token; None when neither stream has one."""
+        B = _check_streams(self.d_model, text=text, video=video)
         keys = [_key_mask(text_mask, text, "text_mask"), _key_mask(video_mask, video, "video_mask")]
         if all(k is None for k in keys):
-            return combine_masks(mask)
+            return None
         # a modality without a padding mask is all real tokens
         keys = [torch.ones(B, 1, t.shape[1], dtype=torch.bool, device=t.device) if k is None else k
                 for t, k in zip((text, video), keys)]
-        padding = torch.cat(keys, dim=-1)  # (B, 1, L)
-        return combine_masks(padding, mask)
+        return torch.cat(keys, dim=-1)[:, 0]  # (B, L)
+
+    def joint(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """The blocks' input for ``[text; video]``: ``[text + s_0; video + s_1]`` ``(B, n_text + n_video, D)``
+        (then LN and dropout if configured)."""
+        _check_streams(self.d_model, text=text, video=video)
+        return self.embed(torch.cat([text, video], dim=1), self._stream_segments(text, video))
+
+    def joint_mask(self, text, video, text_mask=None, video_mask=None, mask=None) -> torch.Tensor | None:
+        """The mask the blocks use: padding ``(B, 1, L)`` AND ``mask``; None when there is none."""
+        padding = self._padding(text, video, text_mask, video_mask)
+        B, L = text.shape[0], text.shape[1] + video.shape[1]
+        if mask is not None:
+            validate_mask(mask, (B, L, L))
+        return combine_masks(None if padding is None else padding[:, None, :], mask)
 
     def _encode(self, text, video, text_mask, video_mask, mask, return_weights=False):
-        x = self.joint(text, video)  # (B, L, D)
-        m = self.joint_mask(text, video, text_mask, video_mask, mask)
-        return run_blocks(self.blocks, x, m, return_weights)
+        padding = self._padding(text, video, text_mask, video_mask)  # checks both streams first
+        x = torch.cat([text, video], dim=1)  # (B, L, D)
+        return self.encode_joined(x, self._stream_segments(text, video), padding, mask, return_weights)
 
     def forward(self, text, video, text_mask=None, video_mask=None, mask=None):
         """``text (B, n_text, D)``, ``video (B, n_video, D)`` -> ``(text, video)``, same shapes."""
