@@ -102,7 +102,7 @@ chapter_start = time.perf_counter()
 # video; the other $B-1$ pairs are the negatives. Two facts about one direction,
 # derived and checked step by step (the checker is `vidlearn.derive`): the gradient with respect
 # to one logit is softmax minus one-hot, over $B$ — it pushes the matching logit up by
-# $(1 - p_{ii})/B$ and every other one down by its probability — and a batch whose embeddings
+# $(1 - p_{ii})/B$ and every other one down by $p_{ij}/B$ — and a batch whose embeddings
 # are all equal has every logit equal and loss exactly $\log B$, the loss a freshly
 # initialised model starts near.
 
@@ -425,16 +425,18 @@ plt.show()
 
 # %% [markdown]
 # Read from the table (seed 0): with a shortlist of $k = 2$ the pair is *more* accurate than
-# either model alone. The two models err on different queries (printed above). Every query's
-# top two dual-encoder clips hold a right one (the dual encoder's recall@2 is 1), so re-ranking
-# can only go wrong where VideoBERT prefers a wrong clip *on the list* to the right one. On the
-# one query VideoBERT gets wrong, the first clip it wrongly prefers is third in the dual
-# encoder's list: off a list of two, on a list of three. From $k = 3$ on, recall@1 is
-# VideoBERT's. So a *longer* list is not always better, which is why $k$ is tuned on held-out
-# data. With one seed and 18 queries the gap is one query (1/18 = 0.056): the *existence* of
-# the effect is asserted below for this run; how often it appears is not measured here. The
-# cost is the point that holds in general: the joint model's work is fixed at $Qk$ passes
-# whatever $M$ is.
+# either model alone. Re-ranked recall@1 counts the queries whose list holds a right clip *and*
+# on which VideoBERT scores a right clip above every wrong clip of the list. At $k = 2$ both hold
+# for every query: every top two holds a right clip (the dual encoder's recall@2 is 1), and
+# VideoBERT ranks a listed right clip first on all 18 lists (that is the 1.000). The two models
+# err on different queries (printed above). On the one query VideoBERT gets wrong over the whole
+# gallery, the first clip it prefers to every right clip is third in the dual encoder's list:
+# off a list of two, on a list of three, and from $k = 3$ on (every $k$ in the table) recall@1
+# is VideoBERT's. So a *longer* list is not always better, which is why $k$ is tuned on held-out
+# data. With one seed and 18 queries, the gain is one query over VideoBERT and four over the dual
+# encoder: the *existence* of the effect is asserted below for this run; how often it appears
+# is not measured here. The cost is the point that holds in general: the joint model's work is
+# fixed at $Qk$ passes whatever $M$ is.
 
 # %% [markdown]
 # ## 8. Which wins what, on this data
@@ -483,6 +485,7 @@ assert all(b_all > d_all for d_all, d_query, b_all in cost.values()) and cost[18
 assert reranked[2][0] > max(dual_first, bert_t2v[1])
 assert set(bert_misses).isdisjoint(dual_misses) and dual_recall_at[2] == 1.0
 assert len(bert_misses) == 1 and list(first_intruder.values()) == [3]  # "third in the dual encoder's list"
+assert round(Q * (reranked[2][0] - bert_t2v[1])) == 1 and round(Q * (reranked[2][0] - dual_first)) == 4 == len(dual_misses)
 assert all(reranked[k][0] == bert_t2v[1] for k in (3, 5, 10, 20, 180))
 print(f"re-ranking the top 2: recall@1 {reranked[2][0]:.3f} at {reranked[180][2] / reranked[2][2]:.0f}× less than VideoBERT "
       f"over all 180 clips, per query")

@@ -96,3 +96,10 @@ def test_bad_embeddings_are_refused_by_name(video, message):
         similarity_logits(video, torch.rand(3, 4), 0.1)
     with pytest.raises(ValueError, match=message):
         symmetric_info_nce(video, torch.rand(3, 4), 0.1)
+
+
+@pytest.mark.parametrize("tau", [torch.tensor(0.07 + 0j), torch.tensor(True), torch.tensor(1)])
+def test_a_temperature_tensor_that_is_not_floating_point_is_refused(tau):
+    v, t = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="temperature must be a floating-point"):
+        similarity_logits(v, t, tau)

@@ -437,7 +437,7 @@ def test_given_segment_table_is_used_and_draws_nothing():
     given = SingleStreamEncoder(D, H, M, 1, segment_embed=table.clone())
     torch.manual_seed(0)
     fresh = SingleStreamEncoder(D, H, M, 1, n_segments=0)  # the blocks draw the same numbers
-    assert given.segment_embed.equal(table)
+    assert given.segment_embed.equal(table.to(torch.get_default_dtype()))  # in the weights' dtype
     for a, b in zip(given.blocks.parameters(), fresh.blocks.parameters()):
         assert a.equal(b)
 
@@ -654,3 +654,46 @@ def test_single_stream_costs_more_only_than_two_unfused_blocks():
     separate = block_macs(n_x, d, mlp_width=m) + block_macs(n_v, d, mlp_width=m)
     assert sp.expand(single_stream_block_macs() - separate) == 4 * n_x * n_v * d
     assert sp.expand(co_attention_block_macs() - single_stream_block_macs()) == sp.expand(4 * (n_x + n_v) * d**2)
+
+
+# ---- review of issue 14: SingleStreamEncoder's new options, misused
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(dropout="0.1"), "dropout must be a number"), (dict(dropout=None), "dropout must be a number"),
+    (dict(dropout=True), "dropout must be a number"),
+    (dict(segment_embed=torch.zeros(2, 16, dtype=torch.long)), "segment_embed must be a floating-point tensor"),
+    (dict(segment_embed=[[0.0] * 16] * 2), "segment_embed must be a floating-point tensor"),
+    (dict(segment_embed=torch.zeros(3, 16)), r"\(2, 16\)"),
+    (dict(n_segments=0, segment_embed=torch.zeros(0, 16)), "n_segments=0"),
+])
+def test_single_stream_options_misused_are_named(kw, message):
+    with pytest.raises(ValueError, match=message):
+        SingleStreamEncoder(16, 2, 32, 1, **kw)
+
+
+def test_a_given_segment_table_is_copied_not_trained_in_place():
+    table = torch.randn(2, 16)
+    before = table.clone()
+    enc = SingleStreamEncoder(16, 2, 32, 1, segment_embed=table)
+    assert torch.equal(enc.segment_embed.detach(), before)
+    text, video = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    out_t, out_v = enc(text, video)
+    (out_t.sum() + out_v.sum()).backward()
+    with torch.no_grad():
+        enc.segment_embed -= 0.1 * enc.segment_embed.grad
+    assert torch.equal(table, before) and not torch.equal(enc.segment_embed.detach(), before)
+
+
+def test_a_float64_segment_table_runs_in_the_encoders_dtype():
+    enc = SingleStreamEncoder(16, 2, 32, 1, segment_embed=torch.randn(2, 16, dtype=torch.float64))
+    out_t, _ = enc(torch.randn(1, 3, 16), torch.randn(1, 2, 16))
+    assert enc.segment_embed.dtype == out_t.dtype == torch.float32
+
+
+def test_encode_joined_refuses_a_row_without_a_real_token():
+    enc = SingleStreamEncoder(16, 2, 32, 1)
+    padding = torch.ones(2, 5, dtype=torch.bool)
+    padding[1] = False
+    with pytest.raises(ValueError, match="at least one real token"):
+        enc.encode_joined(torch.randn(2, 5, 16), torch.zeros(2, 5, dtype=torch.long), padding)

@@ -4,6 +4,8 @@ a short training run on held-out clips, cost formulas against the counter, bad i
 import math
 import time
 
+import numpy
+
 import pytest
 import sympy as sp
 import torch
@@ -409,3 +411,36 @@ def test_retrieval_costs_refuse_bad_sizes_by_name(bad, message):
 def test_retrieval_costs_allow_an_empty_side():  # chapter 7 prices indexing the gallery alone as Q = 0
     config = DualEncoderConfig(vocab_size=12, **SMALL)
     assert dual_encoder_macs(config, 0, 3, 5) > 0 and single_stream_macs(VideoBERTConfig(vocab_size=20, max_len=16), 0, 3, 9) == 0
+
+
+# ---- review of issue 14: more bad input, each named
+
+
+@pytest.mark.parametrize("captions, max_len, message", [
+    (None, None, "non-empty sequence"), ((c for c in ["a"]), None, "non-empty sequence"),
+    (b"red", None, "non-empty sequence"), ("red square", None, "a single string"),
+    ([1, 2], None, "every caption must be a string"), (["red square"], "5", "max_len must be a positive integer"),
+    (["red square"], 0, "max_len must be a positive integer"),
+])
+def test_encode_captions_names_bad_input(captions, max_len, message):
+    tok = WordTokenizer.from_texts(["red square", "blue circle"])
+    with pytest.raises(ValueError, match=message):
+        encode_captions(tok, captions, max_len)
+
+
+@pytest.mark.parametrize("args", [(-1, 5, 3, 2, 1), (2.5, 1, 1, 1, 1), (None,), (True, 1, 1, 1, 1), ("N M",)])
+def test_raw_cost_formulas_refuse_sizes_that_are_not_counts(args):
+    with pytest.raises(ValueError, match="a size must be|symbolic size must be a name"):
+        dual_encoder_retrieval_macs(*args)
+    with pytest.raises(ValueError, match="a size must be|symbolic size must be a name"):
+        single_stream_retrieval_macs(*args)
+
+
+def test_cost_of_a_sequence_longer_than_the_model_takes_is_refused():
+    dual = DualEncoderConfig(vocab_size=12, **SMALL)
+    bert = VideoBERTConfig(vocab_size=30, max_len=16)
+    with pytest.raises(ValueError, match="text_len=.* longer than the model takes"):
+        dual_encoder_macs(dual, 1, 1, dual.max_text_len + 1)
+    with pytest.raises(ValueError, match="joint_len=17 is longer than the model takes"):
+        single_stream_macs(bert, 1, 1, 17)
+    assert single_stream_macs(bert, numpy.int64(2), 3, 16) == single_stream_macs(bert, 2, 3, 16)  # numpy counts are counts

@@ -89,3 +89,11 @@ def test_reranking_by_the_first_stage_itself_changes_nothing(stages):
 def test_bad_input_is_named(first, k, fn, message):
     with pytest.raises(ValueError, match=message):
         rerank(first, k, fn)
+
+
+@pytest.mark.parametrize("dtype, M", [(torch.bfloat16, 400), (torch.float16, 3000)])
+def test_low_precision_scores_keep_every_rank_distinct(dtype, M):
+    first = torch.randn(2, M, generator=torch.Generator().manual_seed(1)).to(dtype)
+    out = rerank(first, 3, lambda q, items: torch.arange(3.0))
+    assert out.dtype == torch.float64 and all(len(set(row.tolist())) == M for row in out)
+    assert torch.equal(_order(out)[:, 3:], _order(first)[:, 3:])

@@ -40,6 +40,8 @@ def _check_pairs(video: torch.Tensor, text: torch.Tensor) -> None:
 
 def _check_temperature(temperature) -> torch.Tensor | float:
     if isinstance(temperature, torch.Tensor):
+        if not temperature.dtype.is_floating_point:  # a bool, integer or complex tensor is not a temperature
+            raise ValueError(f"temperature must be a floating-point number or tensor, got a {temperature.dtype} tensor")
         if temperature.numel() != 1 or not bool(temperature.detach() > 0) or not torch.isfinite(temperature.detach()).all():
             raise ValueError(f"temperature must be one positive finite number, got {temperature.detach().flatten()[:4].tolist()}")
         return temperature.reshape(())

@@ -350,18 +350,23 @@ class SingleStreamEncoder(nn.Module):
         super().__init__()
         check_int(depth, "depth")
         check_int(n_segments, "n_segments", minimum=0)
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         if segment_embed is None and n_segments:
             # N(0, 0.02²) as BERT's token-type embedding; torch.randn follows the ambient device
             segment_embed = torch.randn(n_segments, d_model) * 0.02
-        elif segment_embed is not None and (
-            not isinstance(segment_embed, torch.Tensor) or tuple(segment_embed.shape) != (n_segments, d_model)
-        ):
-            is_tensor = isinstance(segment_embed, torch.Tensor)
-            got = tuple(segment_embed.shape) if is_tensor else type(segment_embed).__name__
-            raise ValueError(f"segment_embed must be a tensor (n_segments, d_model) = ({n_segments}, {d_model}), "
-                             f"got {got}")
+        elif segment_embed is not None:
+            if not n_segments:
+                raise ValueError("segment_embed was given but n_segments=0 (no segment embedding): drop one of them")
+            if (not isinstance(segment_embed, torch.Tensor) or tuple(segment_embed.shape) != (n_segments, d_model)
+                    or not segment_embed.dtype.is_floating_point):
+                is_tensor = isinstance(segment_embed, torch.Tensor)
+                got = f"{segment_embed.dtype} {tuple(segment_embed.shape)}" if is_tensor else type(segment_embed).__name__
+                raise ValueError(f"segment_embed must be a floating-point tensor (n_segments, d_model) = "
+                                 f"({n_segments}, {d_model}); got {got}")
+            # a copy in the dtype of the other weights (the default, as for nn.Embedding): training the
+            # encoder must not write into the caller's tensor, and LayerNorm refuses mixed dtypes
+            segment_embed = segment_embed.detach().to(torch.get_default_dtype(), copy=True)
         self.d_model = d_model
         self.segment_embed = nn.Parameter(segment_embed) if segment_embed is not None else None
         # registered between the segment table and the blocks: a model that held these three
@@ -411,7 +416,11 @@ class SingleStreamEncoder(nn.Module):
         if mask is not None:
             # a per-head (B, h, L, L) mask would misalign with the (B, 1, L) padding when combined
             validate_mask(mask, (B, L, L))
-        m = combine_masks(_key_mask(padding, x, "padding"), mask)
+        keys = _key_mask(padding, x, "padding")  # (B, 1, L) or None
+        if keys is not None and not keys.any(dim=-1).all():
+            # softmax over no key at all is 0/0: NaN, or, with a finite fill, an average of padding
+            raise ValueError("every sequence needs at least one real token (padding all False in some row)")
+        m = combine_masks(keys, mask)
         return run_blocks(self.blocks, self.embed(x, segments), m, return_weights)
 
     # ---------------------------------------------------------------- two streams joined here

@@ -208,8 +208,14 @@ def encode_captions(tokenizer: WordTokenizer, captions: Sequence[str], max_len: 
     """
     if not isinstance(tokenizer, WordTokenizer):
         raise ValueError(f"tokenizer must be a WordTokenizer, got {type(tokenizer).__name__}")
-    if isinstance(captions, str) or len(captions) == 0:
-        raise ValueError("captions must be a non-empty sequence of strings (a single string is not one)")
+    if isinstance(captions, (str, bytes)) or not isinstance(captions, Sequence) or len(captions) == 0:
+        raise ValueError(f"captions must be a non-empty sequence (list, tuple) of strings, got "
+                         f"{type(captions).__name__}" + (" (a single string is not one)" if isinstance(captions, str) else ""))
+    if max_len is not None:
+        check_int(max_len, "max_len")
+    bad = next((c for c in captions if not isinstance(c, str)), None)
+    if bad is not None:
+        raise ValueError(f"every caption must be a string, got {type(bad).__name__}")
     words = [tokenizer.encode(c) for c in captions]
     if any(len(w) == 0 for w in words):
         raise ValueError("every caption needs at least one word")

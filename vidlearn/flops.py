@@ -13,6 +13,8 @@ which the counter sees. :func:`count_flops` forces MATH by default.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import time
 from typing import Any, Callable
 
@@ -25,7 +27,17 @@ __all__ = ["attention_macs", "mha_macs", "mha_params", "evaluate", "count_flops"
 
 
 def _sym(x: Any) -> sp.Expr:
-    return sp.Symbol(x, positive=True, integer=True) if isinstance(x, str) else sp.sympify(x)
+    """A size: a name (a positive integer symbol), a sympy expression, or a count >= 0."""
+    if isinstance(x, str):
+        if not x.isidentifier():
+            raise ValueError(f"a symbolic size must be a name such as 'N', got {x!r}")
+        return sp.Symbol(x, positive=True, integer=True)
+    if isinstance(x, sp.Basic):
+        return x
+    # sizes count tokens, channels, queries...: a negative, fractional or boolean one is a mistake
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x) or x < 0 or x != int(x):
+        raise ValueError(f"a size must be a whole number >= 0 (or a name), got {x!r}")
+    return sp.Integer(int(x))
 
 
 def attention_macs(n_q: Any = "N", n_k: Any = None, d: Any = "d") -> sp.Expr:
@@ -289,10 +301,11 @@ def single_stream_retrieval_macs(Q: Any = "Q", M: Any = "M", L: Any = "L", d: An
     return _sym(Q) * _sym(M) * (_sym(K) * block_macs(L, d, mlp_width=m) + d**2 + d)
 
 
-def _retrieval_sizes(config, want: type, fields: tuple[str, ...], Q, M, length_name: str, length) -> None:
+def _retrieval_sizes(config, want: type, fields: tuple[str, ...], Q, M, length_name: str, length,
+                     max_name: str) -> None:
     """ValueError naming the problem: ``config`` not a ``want`` or a size of it not a positive int; ``Q``
     queries or ``M`` videos not an int >= 0 (0 costs the other side alone: indexing the gallery); the
-    sequence length not a positive int."""
+    sequence length not a positive int, or longer than the model takes (``config.<max_name>``)."""
     from vidlearn.validation import check_int
 
     if not isinstance(config, want):
@@ -302,6 +315,9 @@ def _retrieval_sizes(config, want: type, fields: tuple[str, ...], Q, M, length_n
     check_int(Q, "Q", minimum=0)
     check_int(M, "M", minimum=0)
     check_int(length, length_name)
+    if length > getattr(config, max_name):
+        raise ValueError(f"{length_name}={length} is longer than the model takes (config.{max_name}="
+                         f"{getattr(config, max_name)})")
 
 
 def dual_encoder_macs(config, Q: int, M: int, text_len: int) -> int:
@@ -310,7 +326,7 @@ def dual_encoder_macs(config, Q: int, M: int, text_len: int) -> int:
     from vidlearn.dual_encoder import DualEncoderConfig
 
     _retrieval_sizes(config, DualEncoderConfig, ("width", "mlp_width", "video_depth", "text_depth", "embed_dim"),
-                     Q, M, "text_len", text_len)
+                     Q, M, "text_len", text_len, "max_text_len")
     c = config
     g = c.grid
     t, h, w = c.tubelet
@@ -325,7 +341,7 @@ def single_stream_macs(config, Q: int, M: int, joint_len: int) -> int:
     for joint sequences of ``joint_len`` tokens."""
     from vidlearn.videobert import VideoBERTConfig
 
-    _retrieval_sizes(config, VideoBERTConfig, ("width", "mlp_width", "depth"), Q, M, "joint_len", joint_len)
+    _retrieval_sizes(config, VideoBERTConfig, ("width", "mlp_width", "depth"), Q, M, "joint_len", joint_len, "max_len")
     c = config
     return int(single_stream_retrieval_macs(Q, M, joint_len, c.width, c.mlp_width, c.depth))
 

@@ -53,7 +53,8 @@ def rerank(first: torch.Tensor, k: int, score_pairs: Callable[[int, torch.Tensor
 
     Returns scores ``(Q, M)`` (higher = better) that encode the final order: the shortlist in the
     second model's order (ties: the first stage's order), then every other item in the first
-    stage's order. The values are ``-rank`` (0 for the best), so any ``argsort`` reads the order.
+    stage's order. The values are ``-rank`` (0 for the best) in float64, whatever ``first``'s dtype:
+    a bfloat16 or float16 rank would lose whole numbers past 256 or 2048 and tie distinct ranks.
     """
     if not callable(score_pairs):
         raise ValueError(f"score_pairs must be callable (query index, items (k,)) -> scores (k,), got "
@@ -74,4 +75,4 @@ def rerank(first: torch.Tensor, k: int, score_pairs: Callable[[int, torch.Tensor
         order[q, :k] = top[q][second.detach().cpu().argsort(descending=True, stable=True)]
     ranks = torch.empty_like(order)  # (Q, M): rank of each item
     ranks.scatter_(1, order, torch.arange(M).expand(Q, M).contiguous())
-    return -ranks.to(first.dtype)
+    return -ranks.to(torch.float64)  # (Q, M), exact for any M below 2**53
