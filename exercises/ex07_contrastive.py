@@ -117,9 +117,12 @@ except NotImplementedError:
 # When every video embedding is the same and every text embedding is the same, every logit of $S$ is
 # one number $c$ (a cosine over $\tau$). The loss is then, with the sums written out,
 # `(-Sum(log(exp(c)/Sum(exp(c), (j, 1, B))), (i, 1, B))/B - Sum(log(exp(c)/Sum(exp(c), (i, 1, B))), (j, 1, B))/B)/2`.
-# Show, in at least two steps with their reasons, that it is `log(B)`, whatever $c$ (the grader
-# looks for the step where each softmax becomes $1/B$, i.e. a form with no `exp` left, before the end): a dual encoder
-# that cannot tell its pairs apart scores chance, and the loss of a fresh model starts near it.
+# Show, in at least two steps with their reasons, that it is `log(B)`, whatever $c$: a dual encoder
+# that cannot tell its pairs apart scores chance, and the loss of a fresh model starts near it. The grader
+# looks, before the end, for the step where each softmax $e^c/(B e^c)$ is worked out to $1/B$: a step in
+# which every `log` is written `log(1/B)` and no `exp` is left, with the sums kept or done (e.g.
+# `-Sum(log(1/B), (i, 1, B))/B - ...` or `-log(1/B)`). Another form of the answer, such as `-log(B)`'s
+# rewrites `log(B**2)/2` or `log(2*B) - log(2)`, is not that step.
 # `all_equal_loss_steps()` returns the steps as `(expression, reason)` pairs, as in exercise 6.
 
 # %%

@@ -84,3 +84,49 @@ def test_a_step_without_a_reason_is_refused_by_name(reason):
     steps = [SOLUTION[0], (SOLUTION[1][0], reason), SOLUTION[2]]
     outcome = evaluate("ex07.all_equal_loss", lambda: steps)
     assert outcome.score == 0 and "step 2 has no reason" in outcome.feedback, outcome.feedback
+
+
+# the answer in disguise: every correct step equals log B, so a milestone that only counts names ("a log, no exp")
+# was met by the target rewritten; the milestone pins the log's argument to 1/B, as written
+DISGUISED = [[("log(B**2)/2", "guess"), ("log(B)", "log rule")],
+             [("log(2*B) - log(2)", "guess"), ("log(B)", "log rule")],
+             [("log(B)*sin(c)**2 + log(B)*cos(c)**2", "guess"), ("log(B)", "sin² + cos² = 1")],
+             [("-log(1/B**2)/2", "guess"), ("log(B)", "log rule")],
+             [("-log(1/(2*B)) - log(2)", "guess"), ("log(B)", "log rule")],
+             [("-log(1/B)/2 + log(B)/2", "half and half"), ("log(B)", "log rule")],
+             [("-log(E**c/(B*E**c))", "the softmax, exp as a power"), ("log(B)", "cancel")],
+             [("-log(exp(c)/(B*exp(c)))", "the softmax"), ("log(B)", "cancel")]]
+
+
+@pytest.mark.parametrize("steps", DISGUISED, ids=[s[0][0] for s in DISGUISED])
+def test_the_answer_in_disguise_does_not_reach_the_milestone(steps):
+    outcome = evaluate("ex07.all_equal_loss", lambda: steps)
+    assert outcome.score < outcome.max_score, outcome.feedback
+    assert "every log is log(1/B)" in outcome.feedback and "show that step too" in outcome.feedback
+
+
+HONEST = [SOLUTION,
+          [("-log(1/B)", "each softmax is exp(c)/(B exp(c)) = 1/B, in both directions"), ("log(B)", "log rule")],
+          [("-log(B**-1)", "each softmax is 1/B"), ("log(B)", "log rule")],
+          [("(-Sum(log(1/B), (i, 1, B))/B - Sum(log(1/B), (j, 1, B))/B)/2", "exp(c) cancels in each softmax"),
+           ("-log(1/B)", "B equal terms, divided by B"), ("log(B)", "log rule")],
+          [("-Sum(log(1/B), (i, 1, B))/B", "exp(c) cancels; both directions are equal"), ("log(B)", "the mean")],
+          [("-ln(1/B)/2 - ln(1/B)/2", "each softmax is 1/B"), ("log(B)", "log rule")]]
+
+
+@pytest.mark.parametrize("steps", HONEST, ids=[s[0][0] for s in HONEST])
+def test_honest_chains_reach_the_milestone(steps):
+    outcome = evaluate("ex07.all_equal_loss", lambda: steps)
+    assert outcome.score == outcome.max_score, outcome.feedback
+
+
+def test_the_milestone_survives_the_checkers_json_spec():
+    from vidlearn.derive.milestone import Milestone
+    from vidlearn.grading.scoring import derivation_spec
+
+    import json
+
+    (m,) = get_question("ex07.all_equal_loss").milestones
+    spec = json.loads(json.dumps(derivation_spec(get_question("ex07.all_equal_loss"))))
+    back = Milestone(**spec["milestones"][0])
+    assert back == m and back.only_args == (("log", "1/B"),)

@@ -483,7 +483,10 @@ register(
             "give -log(1/B), for both directions.",
         ),
         # the step that matters is the softmax of equal logits, exp(c)/(B·exp(c)) = 1/B; whether the sums are done
-        # before or after it, a chain that shows it passes through a form with no exp left
-        milestones=(Milestone("each softmax worked out: exp(c) cancelled, no exp left", has=("log",), free_of=("exp",)),),
+        # before or after it, a chain that shows it passes through a form whose every log is log(1/B), no exp
+        # left. Counting names alone ("a log, no exp") was met by the target in disguise (log(B**2)/2,
+        # log(2*B) - log(2)): every correct step equals log B, so the argument of the log is what is pinned
+        milestones=(Milestone("each softmax worked out to 1/B: a step whose every log is log(1/B) (exp(c) cancelled, "
+                              "no exp left)", has=("log",), free_of=("exp",), only_args=(("log", "1/B"),)),),
     )
 )
