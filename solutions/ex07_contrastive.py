@@ -53,7 +53,11 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 #
 # `symmetric_info_nce(video, text, temperature)` returns $L$, a scalar (0-dimensional) tensor of the
 # embeddings' dtype (float64: compute in it, the grader compares to about 1e-8); `temperature` is a
-# positive number.
+# positive number. A loss is something a model is trained on, so the grader also checks its gradient:
+# `video` and `text` come with `requires_grad=True`, and the gradient of your loss with respect to them
+# must be the reference's. Keep the computation in torch from the inputs to the result (no `.item()`,
+# `.detach()`, `torch.tensor(...)` or `torch.no_grad()` on the way), and leave the inputs as they are
+# (`video = video / ...`, not `video /= ...`).
 
 # %%
 def symmetric_info_nce(video, text, temperature):

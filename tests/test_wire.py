@@ -108,3 +108,37 @@ def test_frames_round_trip_through_a_pipe():
     assert wire.read_frame(r) == {"event": "ready", "errors": {}}
     assert wire.read_frame(r) is None
     os.close(r)
+
+
+def test_a_differentiable_questions_argument_comes_back_as_a_leaf_that_requires_grad():
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    back = wire.decode(wire.encode(x))
+    assert back.requires_grad and back.is_leaf and torch.equal(back.detach(), x.detach())
+    # a result is encoded without the flag: the grader never holds a student's tensor that requires grad
+    assert not wire.decode(wire.encode(x * 2, grad=False)).requires_grad
+    assert not wire.decode(wire.encode(torch.ones(2))).requires_grad
+
+
+def test_a_results_gradient_or_flaw_travels_as_attributes():
+    node = wire.encode(torch.tensor(1.5, dtype=torch.float64), grad=False)
+    node["grads"] = [wire.encode(torch.ones(2, 3, dtype=torch.float64), grad=False)]
+    back = wire.decode(node)
+    (g,) = getattr(back, wire.GRADS)
+    assert torch.equal(g, torch.ones(2, 3, dtype=torch.float64)) and not hasattr(back, wire.FLAW)
+    node = wire.encode(torch.tensor(1.5), grad=False)
+    node["flaw"] = "no gradient path"
+    assert getattr(wire.decode(node), wire.FLAW) == "no gradient path"
+
+
+@pytest.mark.parametrize("extra", [{"grad": False}, {"grad": 1}, {"grads": "x"}, {"grads": [{"t": "num", "v": 1}]},
+                                   {"grads": [wire.encode(torch.ones(1))] * (wire.MAX_GRADS + 1)},
+                                   {"grads": [{**wire.encode(torch.ones(1)), "grads": []}]},
+                                   {"flaw": 3}, {"flaw": "x" * (wire.MAX_FLAW + 1)}])
+def test_malformed_gradient_fields_are_refused(extra):
+    with pytest.raises(wire.WireError):
+        wire.decode({**wire.encode(torch.ones(2)), **extra})
+
+
+def test_an_integer_tensor_cannot_require_grad():
+    with pytest.raises(wire.WireError):
+        wire.decode({**wire.encode(torch.ones(2, dtype=torch.int64)), "grad": True})

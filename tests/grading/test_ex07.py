@@ -130,3 +130,147 @@ def test_the_milestone_survives_the_checkers_json_spec():
     spec = json.loads(json.dumps(derivation_spec(get_question("ex07.all_equal_loss"))))
     back = Milestone(**spec["milestones"][0])
     assert back == m and back.only_args == (("log", "1/B"),)
+
+
+# ----------------------------------------------------------------------------- a loss must be trainable
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def _loss(video, text, temperature):
+    v = video / video.norm(dim=1, keepdim=True)
+    t = text / text.norm(dim=1, keepdim=True)
+    s = v @ t.T / temperature
+    target = torch.arange(s.shape[0])
+    return (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2
+
+
+def loss_item(video, text, temperature):
+    return torch.tensor(_loss(video, text, temperature).item(), dtype=video.dtype)
+
+
+def loss_detached(video, text, temperature):
+    return _loss(video, text, temperature).detach()
+
+
+def loss_fresh_leaf(video, text, temperature):
+    return torch.tensor(_loss(video, text, temperature).item(), dtype=video.dtype, requires_grad=True)
+
+
+def loss_fresh_leaf_times_one(video, text, temperature):
+    return loss_fresh_leaf(video, text, temperature) * 1
+
+
+def loss_under_no_grad(video, text, temperature):
+    with torch.no_grad():
+        return _loss(video, text, temperature)
+
+
+def loss_requires_grad_switched_off(video, text, temperature):
+    video.requires_grad_(False)
+    return _loss(video, text, temperature)
+
+
+CUT = [loss_item, loss_detached, loss_fresh_leaf, loss_fresh_leaf_times_one, loss_under_no_grad,
+       loss_requires_grad_switched_off]
+
+
+@pytest.mark.parametrize("fn", CUT, ids=[f.__name__ for f in CUT])
+def test_a_loss_cut_from_the_graph_earns_nothing_and_is_told_why(fn):
+    outcome = evaluate("ex07.symmetric_info_nce", fn)
+    assert outcome.score == 0 and "no gradient path" in outcome.feedback, outcome.feedback
+
+
+def loss_normalised_in_place(video, text, temperature):
+    video /= video.norm(dim=1, keepdim=True)  # on a leaf that requires grad: torch refuses
+    return _loss(video, text, temperature)
+
+
+def loss_normalised_in_place_under_no_grad(video, text, temperature):
+    with torch.no_grad():
+        video /= video.norm(dim=1, keepdim=True)
+        text /= text.norm(dim=1, keepdim=True)
+    return _loss(video, text, temperature)
+
+
+def loss_normalised_in_place_through_data(video, text, temperature):
+    video.data /= video.data.norm(dim=1, keepdim=True)
+    return _loss(video, text, temperature)
+
+
+INPLACE = [loss_normalised_in_place, loss_normalised_in_place_under_no_grad, loss_normalised_in_place_through_data]
+
+
+@pytest.mark.parametrize("fn", INPLACE, ids=[f.__name__ for f in INPLACE])
+def test_changing_the_inputs_in_place_earns_nothing_and_is_told_why(fn):
+    outcome = evaluate("ex07.symmetric_info_nce", fn)
+    assert outcome.score == 0 and "in place" in outcome.feedback, outcome.feedback
+
+
+def loss_text_norm_detached(video, text, temperature):
+    v = video / video.norm(dim=1, keepdim=True)
+    t = text / text.norm(dim=1, keepdim=True).detach()  # the value is right, the gradient is not
+    s = v @ t.T / temperature
+    target = torch.arange(s.shape[0])
+    return (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2
+
+
+def test_the_right_value_with_the_wrong_gradient_earns_nothing():
+    outcome = evaluate("ex07.symmetric_info_nce", loss_text_norm_detached)
+    assert outcome.score == 0 and "gradient with respect to input 2" in outcome.feedback, outcome.feedback
+
+
+def test_an_honest_loss_earns_full_marks_even_with_grad_switched_off_globally():
+    assert evaluate("ex07.symmetric_info_nce", _loss).score == 4
+    with torch.no_grad():  # a notebook's global setting is not the answer's
+        assert evaluate("ex07.symmetric_info_nce", _loss).score == 4
+
+
+def test_only_the_loss_question_asks_for_a_gradient():
+    from vidlearn.grading.questions import REGISTRY
+
+    get_question("ex07.symmetric_info_nce")
+    assert [q.id for q in REGISTRY.values() if getattr(q, "differentiable", False)] == ["ex07.symmetric_info_nce"]
+    for c in get_question("ex07.info_nce_logit_gradient").cases():
+        assert not any(isinstance(a, torch.Tensor) and a.requires_grad for a in c.args)
+
+
+def test_misconceptions_are_still_recognised_when_played_without_a_graph():
+    # a stand-in answers with memorised tensors (no graph): the mistake's value is still what is recognised
+    q = get_question("ex07.symmetric_info_nce")
+    m = next(m for m in q.misconceptions if m.name == "no temperature")
+    outcome = evaluate(q.id, stand_in(m.fn, q.cases()))
+    assert outcome.misconception == "no temperature" and outcome.score == 0
+
+
+SANDBOXED = {"honest": ("    return loss\n", 4.0, "all 4 cases pass"),
+             "detached": ("    return loss.detach()\n", 0.0, "no gradient path"),
+             "item": ("    return torch.tensor(loss.item(), dtype=video.dtype)\n", 0.0, "no gradient path"),
+             "inplace": ("    return loss\n", 0.0, "in place")}
+
+
+def test_the_graders_sandbox_checks_the_gradient_too(tmp_path):
+    """``vidlearn grade`` (bubblewrap when there is one, else limits only): the gradient is computed in the
+    worker, where the student's code runs, and scored like check()."""
+    from pathlib import Path
+
+    from vidlearn.grading.gradebook import grade_submissions
+    from vidlearn.grading.sandbox import bwrap_available
+
+    src = (Path(__file__).resolve().parents[2] / "exercises" / "ex07_contrastive.py").read_text()
+    todo = "    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    body = ("    v = video / video.norm(dim=1, keepdim=True)\n    t = text / text.norm(dim=1, keepdim=True)\n"
+            "    s = v @ t.T / temperature\n    target = torch.arange(s.shape[0])\n"
+            "    loss = (F.cross_entropy(s, target) + F.cross_entropy(s.T, target)) / 2\n")
+    paths = []
+    for name, (ret, _, _) in SANDBOXED.items():
+        pre = "    with torch.no_grad():\n        video /= video.norm(dim=1, keepdim=True)\n" if name == "inplace" else ""
+        p = tmp_path / f"ex07_{name}.py"
+        p.write_text(src.replace(todo, pre + body + ret, 1))
+        paths.append(p)
+    reports = grade_submissions(paths, key="a teacher's key", sandbox=bwrap_available())
+    for report in reports:
+        name = Path(report.submission).stem.removeprefix("ex07_")
+        (o,) = [o for o in report.outcomes if o.question == "ex07.symmetric_info_nce"]
+        assert o.score == SANDBOXED[name][1] and SANDBOXED[name][2] in o.feedback, (name, o.feedback, report.notes)

@@ -140,6 +140,9 @@ register(
         forbids=FORBIDS,
         reference=_loss_reference,
         make_cases=_loss_cases,
+        # a loss is trained on: its gradient with respect to the embeddings must be the reference's (a loss cut
+        # from the graph by .item(), .detach() or torch.tensor(...), or inputs normalised in place, fail)
+        differentiable=True,
         misconceptions=(
             Misconception(
                 "no temperature",

@@ -31,6 +31,7 @@ import torch
 
 from vidlearn.derive.milestone import Milestone
 from vidlearn.grading.forbidden import LIBRARY, _validate
+from vidlearn.grading.wire import FLAW, GRADS
 from vidlearn.misconception import Misconception
 
 __all__ = [
@@ -89,14 +90,25 @@ class FunctionQuestion:
     # what the student's function may not call (forbidden.CATALOGUE names, or "vidlearn.*")
     forbids: tuple[str, ...] = (LIBRARY,)
     kind: str = "function"
+    # the answer is something a model is trained on (a loss): its floating tensor arguments are given
+    # requires_grad, and its result (one floating tensor) must carry a gradient with respect to them equal to
+    # the reference's, computed where the student's code runs (calls.call_one); a result cut from the graph
+    # (.item(), .detach(), torch.tensor(...)) or an input changed in place fails, with a message saying so
+    differentiable: bool = False
 
     def cases(self, key: str | None = None) -> list[Case]:
         """The test cases: the public ones ``check()`` and ``case()`` show (``key=None``), or the
         grader's, drawn from the teacher's secret ``key`` (so answers memorised from ``case()`` fail)."""
-        return _cases(self.id, self.make_cases, key)
+        cases = _cases(self.id, self.make_cases, key)
+        if self.differentiable:
+            cases = [Case(tuple(_leaf(a) for a in c.args), {k: _leaf(v) for k, v in c.kwargs.items()}, c.label)
+                     for c in cases]
+        return cases
 
     def __post_init__(self):
         _validate(self.forbids)
+        if self.differentiable:  # the expected result carries the reference's gradient (wire.GRADS)
+            object.__setattr__(self, "reference", _with_gradient(self.reference))
         for m in self.misconceptions:  # named functions: tests and teachers can import them by name
             if m.fn is not None and m.fn.__name__ == "<lambda>":
                 raise ValueError(f"{self.id}: misconception {m.name!r} must be a named function, not a lambda")
@@ -158,6 +170,32 @@ def _fresh(x):
     if isinstance(x, dict):
         return {k: _fresh(v) for k, v in x.items()}
     return x
+
+
+def _leaf(x):
+    """A floating tensor argument of a differentiable question: a fresh leaf that requires grad."""
+    if isinstance(x, torch.Tensor) and x.dtype.is_floating_point:
+        return x.detach().clone().requires_grad_(True)
+    return x
+
+
+def _with_gradient(reference: Callable) -> Callable:
+    """``reference`` called as the student's function is (:func:`vidlearn.grading.calls.call_one`): for arguments
+    that require grad, its result comes back detached, carrying (``wire.GRADS``) its gradient with respect to them."""
+    @functools.wraps(reference)
+    def wrapped(*args, **kwargs):
+        from vidlearn.grading import wire
+        from vidlearn.grading.calls import call_one
+
+        status, payload = call_one(reference, args, kwargs)
+        if status != "ok":
+            raise RuntimeError(f"the reference failed: {payload}")
+        out = wire.decode(payload)
+        if getattr(out, FLAW, None) is not None:
+            raise RuntimeError(f"the reference's result cannot be differentiated: {getattr(out, FLAW)}")
+        return out
+
+    return wrapped
 
 
 def _cases(qid: str, make_cases: Callable, key: str | None) -> list[Case]:
@@ -261,7 +299,7 @@ def compare(expected: Any, got: Any, atol: float, rtol: float, *, equal_nan: boo
             finite = torch.isfinite(e) & torch.isfinite(g)
             err = (g - e)[finite].abs().max().item() if finite.any() else math.inf
             return f"values differ (max |difference| {err:.3g})"
-        return None
+        return _compare_gradients(expected, got, atol, rtol, equal_nan)
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)) or len(got) != len(expected):
             return f"expected {_describe(expected)}, got {_describe(got)}"
@@ -275,3 +313,23 @@ def compare(expected: Any, got: Any, atol: float, rtol: float, *, equal_nan: boo
             return f"expected a number, got {_describe(got)}"
         return None if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) else f"expected {expected}, got {got}"
     return None if got == expected else f"expected {expected!r}, got {_describe(got)}"
+
+
+def _compare_gradients(expected, got, atol: float, rtol: float, equal_nan: bool) -> str | None:
+    """For a differentiable question's result (``expected`` carries ``wire.GRADS``): ``got``'s gradient with
+    respect to the inputs, as computed where the student's code ran, must be the reference's."""
+    want = getattr(expected, GRADS, None)
+    if want is None:
+        return None
+    flaw = getattr(got, FLAW, None)
+    if flaw is not None:
+        return str(flaw)
+    have = getattr(got, GRADS, None)
+    if not isinstance(have, list) or len(have) != len(want):
+        return "no gradient came back with your result, so it cannot be checked that a model can be trained on it"
+    for k, (w, h) in enumerate(zip(want, have), start=1):
+        reason = compare(w.detach(), h, atol, rtol, equal_nan=equal_nan)
+        if reason:
+            return (f"the value is right, but its gradient with respect to input {k} is not ({reason}): part of "
+                    f"the computation is hidden from autograd (torch.no_grad(), .detach(), .data) or done in place")
+    return None

@@ -7,6 +7,11 @@ Values are encoded as a small JSON tree::
     {"t": "str", "v": "..."} | {"t": "list", "items": [...]}
     {"t": "unsupported", "type": "MyObject"}
 
+A differentiable question's (``FunctionQuestion.differentiable``) tensors carry more: an argument
+``"grad": true`` (decoded as a leaf that requires grad); a result ``"grads": [<tensor>, ...]``, its gradient
+with respect to those arguments, computed where the student's code ran, or ``"flaw": "<why not>"``
+(decoded as the tensor's attributes :data:`GRADS` and :data:`FLAW`, which ``questions.compare`` checks).
+
 Decoding (on the trusted side) checks everything: known type tags only, dtypes from an allow
 list, shapes that agree with the byte count, bounded sizes and depth. A malformed message is an
 error, never an object the grader would call into. Frames on a pipe are a 4-byte big-endian
@@ -22,7 +27,12 @@ import os
 import struct
 from typing import Any
 
-__all__ = ["encode", "decode", "WireError", "write_frame", "frame_bytes", "read_frame", "MAX_FRAME"]
+__all__ = ["encode", "decode", "WireError", "write_frame", "frame_bytes", "read_frame", "MAX_FRAME", "GRADS", "FLAW"]
+
+GRADS = "_vidlearn_grads"  # attribute of a decoded result: its gradient with respect to the arguments
+FLAW = "_vidlearn_grad_flaw"  # attribute of a decoded result: why it has no (usable) gradient
+MAX_GRADS = 16  # gradients one result may carry (one per argument that requires grad)
+MAX_FLAW = 500
 
 MAX_FRAME = 64 << 20  # bytes in one message
 MAX_DEPTH = 8
@@ -48,8 +58,11 @@ class WireError(ValueError):
     """A message that does not follow the protocol."""
 
 
-def encode(x: Any, _depth: int = 0) -> dict:
-    """Plain JSON-able tree for ``x`` (runs on the untrusted side, and for test inputs)."""
+def encode(x: Any, _depth: int = 0, *, grad: bool = True) -> dict:
+    """Plain JSON-able tree for ``x`` (runs on the untrusted side, and for test inputs).
+
+    ``grad``: mark floating tensors that require grad (``"grad": true``), as a differentiable question's
+    arguments are; a result is encoded with ``grad=False`` (its gradient travels as ``"grads"``)."""
     torch = _torch()
     import numpy as np
 
@@ -60,7 +73,10 @@ def encode(x: Any, _depth: int = 0) -> dict:
         if t.dtype not in _NAMES:
             return {"t": "unsupported", "type": f"tensor of dtype {t.dtype}"}
         raw = t.view(torch.uint8).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
-        return {"t": "tensor", "dtype": _NAMES[t.dtype], "shape": list(t.shape), "data": base64.b64encode(raw).decode()}
+        node = {"t": "tensor", "dtype": _NAMES[t.dtype], "shape": list(t.shape), "data": base64.b64encode(raw).decode()}
+        if grad and x.requires_grad and t.dtype.is_floating_point:
+            node["grad"] = True
+        return node
     if isinstance(x, np.ndarray):
         try:
             return encode(torch.from_numpy(np.ascontiguousarray(x)), _depth)
@@ -78,7 +94,7 @@ def encode(x: Any, _depth: int = 0) -> dict:
     if isinstance(x, str):
         return {"t": "str", "v": x[:MAX_STR]}
     if isinstance(x, (list, tuple)):
-        return {"t": "list", "items": [encode(i, _depth + 1) for i in list(x)[:MAX_ITEMS]]}
+        return {"t": "list", "items": [encode(i, _depth + 1, grad=grad) for i in list(x)[:MAX_ITEMS]]}
     return {"t": "unsupported", "type": type(x).__name__[:100]}
 
 
@@ -119,7 +135,8 @@ def decode(node: Any, _depth: int = 0) -> Any:
             flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(torch.bfloat16) if raw else torch.empty(0, dtype=dtype)
         else:
             flat = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-        return flat.reshape(shape).clone()
+        out = flat.reshape(shape).clone()
+        return _gradient_fields(node, out, _depth)
     if t == "none":
         return None
     if t == "bool":
@@ -148,6 +165,32 @@ def decode(node: Any, _depth: int = 0) -> Any:
     if t == "unsupported":
         return Unsupported(str(node.get("type", "?"))[:100])
     raise WireError(f"unknown type tag {t!r}")
+
+
+def _gradient_fields(node: dict, out, depth: int):
+    """A decoded tensor with what its node says of gradients (``grad``, ``grads``, ``flaw``), validated."""
+    if "grad" in node:
+        if node["grad"] is not True:
+            raise WireError("grad must be true when present")
+        if not out.dtype.is_floating_point:
+            raise WireError("only a floating tensor can require grad")
+        out.requires_grad_(True)
+    if "grads" in node:
+        grads = node["grads"]
+        if not isinstance(grads, list) or len(grads) > MAX_GRADS:
+            raise WireError(f"grads must be a list of at most {MAX_GRADS} tensors")
+        decoded = []
+        for g in grads:
+            if not isinstance(g, dict) or g.get("t") != "tensor" or any(k in g for k in ("grad", "grads", "flaw")):
+                raise WireError("a gradient must be a plain tensor")
+            decoded.append(decode(g, depth + 1))
+        setattr(out, GRADS, decoded)
+    if "flaw" in node:
+        flaw = node["flaw"]
+        if not isinstance(flaw, str) or len(flaw) > MAX_FLAW:
+            raise WireError("flaw must be a short string")
+        setattr(out, FLAW, flaw)
+    return out
 
 
 class Unsupported:

@@ -107,6 +107,9 @@ def _machinery() -> dict:
 
     found = {f"wire.{n}": getattr(wire, n) for n in ("encode", "decode", "write_frame", "read_frame")}
     found["calls.call_one"] = calls.call_one
+    # a differentiable question's gradient is computed by these, after the student's function returns
+    found.update({f"calls.{n}": getattr(calls, n) for n in ("grad_inputs", "_unchanged")})
+    found.update({"torch.autograd.grad": torch.autograd.grad, "torch.enable_grad": torch.enable_grad})
     found.update({f"Guard.{n}": v for n, v in vars(forbidden.Guard).items()})
     for owner, names in (
         (forbidden, ("Guard", "_validate", "_resolve", "_display", "_ACTIVE", "CATALOGUE", "_KEYS")),
