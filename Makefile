@@ -53,10 +53,18 @@ $(BROWSER_STAMP): $(STAMP) pyproject.toml
 test-browser: $(BROWSER_STAMP)
 	$(BIN)/python -m pytest tests/browser --durations=5
 
-# The course as a static site: every chapter executed and rendered (plots embedded), exercises
-# linked; the build checks itself (every chapter linked from the index, no dead links).
-site: $(STAMP)
-	$(BIN)/vidlearn build-site --out build/site
+# The course as a static site (Sphinx + MyST-NB + sphinx-book-theme, configured in docs/conf.py):
+# every chapter executed, exercises rendered unexecuted, search, maths served locally; built offline
+# into a staging folder, checked (every chapter reachable with its figures, no dead local link,
+# nothing loaded from outside), and only then moved to build/site. Sphinx comes from the site extra,
+# which students never need: installed here on first use.
+SITE_STAMP := $(VENV)/.installed-site
+$(SITE_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -e '.[test,site]'
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(BIN)/vidlearn build-site --out build/site --jobs 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/attention.py

@@ -83,7 +83,7 @@ own_scene_mass = (A * same_scene).sum(-1)
 assert torch.all(own_scene_mass > 0.5)
 print("weight each frame puts on its own scene:", own_scene_mass.numpy().round(3))
 
-# %%
+# %% mystnb={"image": {"alt": "Heat map of the attention weights A_ts, query frame t against key frame s, with a colour bar; the weights change at the cut after frame 3."}}
 fig, ax = plt.subplots(figsize=(4, 3.4))
 im = ax.imshow(A.numpy(), cmap="viridis", vmin=0)
 ax.set_xlabel("key frame s")
@@ -206,7 +206,7 @@ derivations.get("ch01.softmax_jacobian_rows").verify()
 # with large $d_k$ are exactly that situation. Below we scale a fixed random logit vector by $s$
 # and measure $\lVert J \rVert_F$.
 
-# %%
+# %% mystnb={"image": {"alt": "Log-log plot of the Frobenius norm of the softmax Jacobian against the logit scale s: the norm falls towards zero as the softmax saturates."}}
 z0 = torch.randn(8, generator=torch.Generator().manual_seed(2))
 scales = torch.logspace(-1, 2.5, 40)
 jac_norms = torch.stack([jacobian_formula(s * z0).norm() for s in scales])
@@ -385,7 +385,7 @@ for h in (1, 2, 4, 8):
 # toy clip (random weights here: the patterns become meaningful once the model is trained, in
 # later chapters).
 
-# %%
+# %% mystnb={"image": {"alt": "Four heat maps side by side, one per attention head, of the weights of query frames (rows) over key frames (columns)."}}
 mha_small = MultiHeadAttention(D, 4)
 with torch.no_grad():
     _, W = mha_small(X, return_weights=True)  # (h, T, T) for an unbatched clip

@@ -103,7 +103,7 @@ assert gap > 1e-3
 # channels, slow in the last. First we check the library against the formula written out
 # term by term.
 
-# %%
+# %% mystnb={"image": {"alt": "Heat map of the sinusoidal position encoding for d = 64 and base 10000: channels (rows) against frame position p (columns), values from -1 (blue) to 1 (red); the low channels oscillate fast, the high ones slowly."}}
 n_pos, d_model = 50, 16
 pe = sinusoidal_encoding(n_pos, d_model, dtype=torch.float64)  # (P, D)
 by_hand = torch.tensor(
@@ -210,7 +210,7 @@ derivations.get("ch02.pe_dot_product").verify()
 # %%
 derivations.get("ch02.pe_norm").verify()
 
-# %%
+# %% mystnb={"image": {"alt": "Line plot of the dot product PE(t)\u00b7PE(t+k) against the offset k for base 10000 (solid) and base 1000 (dashed), with a grey line at d/2, its value at k = 0."}}
 d_model = 128
 table = sinusoidal_encoding(400, d_model, dtype=torch.float64)
 offsets = torch.arange(-100, 101)

@@ -108,7 +108,7 @@ assert torch.isnan(torch.softmax(row, -1)).all() and torch.equal(softmax(row, -1
 # compute the whole Jacobian $J \in \mathbb{R}^{T\times D\times T\times D}$ with autograd and look
 # at the norm of each $D\times D$ block.
 
-# %%
+# %% mystnb={"image": {"alt": "Two black-and-white maps of which input frames s each output frame t depends on: bidirectional (every cell black) and causal (black on and below the diagonal only)."}}
 T, D = 8, 16
 x = torch.randn(1, T, D)
 
@@ -135,7 +135,7 @@ for ax, blocks, title in [(axes[0], blocks_bi, "bidirectional"), (axes[1], block
     ax.set_ylabel("output frame t")
 plt.show()
 
-# %%
+# %% mystnb={"image": {"alt": "Two heat maps of head 0's attention weights, query frame t against key frame s: bidirectional, and causal, where every weight above the diagonal is zero."}}
 with torch.no_grad():
     _, w_bi = bidirectional(x, return_weights=True)  # (B, h, T, T)
     _, w_causal = causal_layer(x, return_weights=True)
@@ -427,7 +427,7 @@ assert round(n_params["MLP"] / sum(n_params.values()), 2) == 0.67  # two thirds 
 # trained with one should be run with the same one, which is why `vidlearn` has `QuickGELU` for
 # CLIP-style blocks.
 
-# %%
+# %% mystnb={"image": {"alt": "Left: GELU x\u00b7\u03a6(x) and QuickGELU x\u00b7\u03c3(1.702x) plotted over x, almost on top of each other. Right: their difference GELU minus QuickGELU over x, small everywhere."}}
 grid = torch.linspace(-10, 10, 2_000_001)  # step 1e-5
 gelu, quick = nn.functional.gelu(grid), QuickGELU()(grid)  # exact (erf) GELU
 gap = (gelu - quick).abs()
@@ -495,7 +495,7 @@ assert torch.linalg.matrix_rank(J_post) == D - 2
 # sequences of 16 tokens and a mean-squared error against a fixed random target (fixed seeds); the
 # norm of the gradient of the last block's $W_2$.
 
-# %%
+# %% mystnb={"image": {"alt": "Left: log-log plot against depth L of the gradient norm of the last block's W\u2082 at initialisation, for post-LN, pre-LN and the 1/\u221aL reference. Right: RMS of the residual stream block by block in a 32-block model, for pre-LN and post-LN."}}
 def last_block_gradients(norm_first, depth=32, width=64, xavier=True):
     """‖∂loss/∂W₂‖ of block L for the stack of the first L blocks, L = 1..depth; and the stream's RMS."""
     torch.manual_seed(0)

@@ -119,7 +119,7 @@ for k, f in enumerate(sampler.indices(T).tolist()):
 print(f"frames ever seen: uniform sampling {int(seen_sampled.any(0).sum())} of {T}, tubelets {int(seen_tubelet.any(0).sum())} of {T}")
 assert seen_sampled.any(0).sum() == 4 and seen_tubelet.any(0).all()
 
-# %%
+# %% mystnb={"image": {"alt": "Top: a strip of the 16 frames of a clip with a moving square. Below: for uniform frame sampling and for 4\u00d78\u00d78 tubelets, black-and-white maps of which frames each token time step depends on."}}
 strip = torch.cat([torch.nn.functional.pad(video[0, f], (0, 1), value=1.0) for f in range(T)], dim=-1)  # (3, H, 16·(W+1))
 fig, axes = plt.subplots(3, 1, figsize=(10, 3.6), gridspec_kw={"height_ratios": [1.2, 1, 1]})
 axes[0].imshow(strip.permute(1, 2, 0).clamp(0, 1).numpy())
@@ -388,7 +388,7 @@ with torch.no_grad():
 #
 # On the static clip (frame 2 held for all four frames) both give 8 at $d = 2$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three bar charts of the first tubelet's response of each detector d (a bar in column d), one panel per initialisation and clip compared."}}
 Tb, Hb, Wb, h = 8, 8, 8, 8
 bar_video = torch.zeros(1, Tb, 1, Hb, Wb)  # (B, T, C, H, W)
 for f in range(Tb):

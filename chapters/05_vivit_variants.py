@@ -103,7 +103,7 @@ NAMES = {
 # In the time-major order, "same temporal index" and "same location" are two boolean masks. On a
 # toy grid of $n_t = 3$ temporal indices by $N = 4$ locations (True = may attend, drawn light):
 
-# %%
+# %% mystnb={"image": {"alt": "Three black-and-white attention masks over the tokens of a clip, query token against key token with temporal indices t marked: which token may attend to which under each of the three masks."}}
 n_t, N = 3, 4
 masks = {
     "same frame (spatial attention)": same_frame_mask(n_t, N),
@@ -462,7 +462,7 @@ assert all(1.5 <= e / (elements["joint"]["softmax"] / 1e9) <= 2.0 for e in extra
 # encoder), so the gap widens with every frame. Every curve is the cost of the implementation,
 # which equals the counter (above):
 
-# %%
+# %% mystnb={"image": {"alt": "Log-log plot of GMACs per clip of ViViT-B against the number of frames T for the four ViViT models: Model 1 grows quadratically, the factorised models nearly linearly."}}
 frames = [8, 16, 32, 64, 128, 256]
 curves = {v: [vivit_macs(ViViTConfig.base_16x2(v, frames=T)) / 1e9 for T in frames] for v in VARIANTS}
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -495,7 +495,7 @@ print(f"at {T_long} frames, Model 1 costs {ratio:.1f}× Model 2; cost per doubli
 # against the formula. If MACs predicted time perfectly, every point would lie on one line
 # through the origin.
 
-# %%
+# %% mystnb={"image": {"alt": "Scatter of measured CPU milliseconds per clip against the formula's MMACs per clip for the four ViViT models at T = 4, 8, 16 and 32 frames."}}
 def forward_ms(config: ViViTConfig, batch: int = 4) -> float:
     torch.manual_seed(0)
     clip = torch.randn(batch, config.frames, config.channels, config.image_size, config.image_size)
@@ -540,7 +540,7 @@ for v, pts in timings.items():
 #
 # A few clips, frames side by side:
 
-# %%
+# %% mystnb={"image": {"alt": "A grid of the moving-shapes data set: each row is one clip's frames from t = 0 onwards, labelled with its caption, which names the shape and its direction."}}
 data = MovingShapesConfig()
 sample = generate(data, 16, seed=3)
 shown = [*(sample.direction == 0).nonzero()[:2, 0].tolist(), *(sample.direction == 1).nonzero()[:2, 0].tolist()]
@@ -730,7 +730,7 @@ print("K400 top-1 (paper, Table 2):", ", ".join(f"{NAMES[v].split(' (')[0]} {a}"
 # the first frame of a tubelet with the weights of its $4 \times 4$ tokens laid over it (averaged
 # over heads; the colour scale of each row runs from 0, dark, to that row's largest weight, light).
 
-# %%
+# %% mystnb={"image": {"alt": "Top row: the frames of one held-out clip at each temporal index. Rows below: each ViViT model's last-layer attention, averaged over heads, drawn as a heat map over those frames; the Model 2 row also gives the temporal CLS weight of each index."}}
 clips = held_out(train_config)
 clip_index = 0
 one_clip = clips.video[clip_index : clip_index + 1]  # (1, T, C, H, W)

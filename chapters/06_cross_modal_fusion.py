@@ -236,7 +236,7 @@ print(f"one cross-modality layer: max |∂text/∂video| = {d_text_d_video.abs()
 # self-attention *equals* the two cross-attentions computed separately. Both numerically, with one
 # 4-head attention:
 
-# %%
+# %% mystnb={"image": {"alt": "Left: heat map of head 0's joint attention weights over text and video tokens, a red line between the text and the video rows and columns. Right: the cross-modal block mask, light where a query may attend to a key."}}
 mha4 = MultiHeadAttention(D, n_heads=4).double()
 joint = torch.cat([text, video], dim=1)  # (B, n_x + n_v, D)
 with torch.no_grad():
@@ -551,7 +551,7 @@ print(f"BERT, n = 30,522: unchanged {bert_unchanged:.4%}, {bert_excess_points:.5
 # sequence with a segment id per token, since the text/video split differs from row to row
 # (the assertions below).
 
-# %%
+# %% mystnb={"image": {"alt": "Smoothed pretraining losses of VideoBERT against step: masked-token loss and alignment loss, with a dotted line at ln 2, the alignment loss at chance."}}
 torch.manual_seed(0)
 bert = VideoBERT(VideoBERTConfig(vocab_size=vocab.size, max_len=16, width=64, depth=2, heads=4, mlp_width=128))
 assert not any(isinstance(mod, (CrossAttention, CoAttentionBlock)) for mod in bert.modules())
@@ -656,7 +656,7 @@ assert share_way >= 0.9 and abs(chance_way - 0.5) < 0.05  # seed 0: all 90 of th
 # two different clips: segments 1–2 come from a clip that matches the caption, segments 3–4 from
 # one that does not. Rows are text tokens, columns the four visual words.
 
-# %%
+# %% mystnb={"image": {"alt": "Heat map of text-to-video attention: the caption's words (rows) against four video segments (columns), segments 3 and 4 taken from another clip's caption, with a colour bar."}}
 caption_text = test_clips.captions[0]
 other = next(i for i in range(len(test_clips)) if test_clips.direction[i] != test_clips.direction[0]
              and test_clips.colour[i] != test_clips.colour[0])

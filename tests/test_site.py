@@ -1,75 +1,93 @@
-"""The course site, built from a tiny made-up course (two chapters, one exercise) so it stays fast.
+"""The course site: its self-check, how a failing chapter cell is named, what the build stages, its
+configuration, and the errata it shows. These need only the base install.
 
-The real build is checked by ``vidlearn build-site`` itself (``check_site`` after every build;
-CI runs ``make site``).
+The site itself (Sphinx + MyST-NB, the ``site`` extra) is built end to end by ``make site``, which
+CI runs: every chapter executed, warnings as errors, then :func:`vidlearn.site.check_site`.
 """
 
-import html
+import os
 import re
-import textwrap
+import runpy
+import tomllib
+import traceback
 from pathlib import Path
 
+import jupytext
 import pytest
+from nbformat.v4 import new_code_cell
 
 from vidlearn import cli
-from vidlearn.site import SiteBuildError, _tidy_streams, build_site, check_site, find_chapters
+from vidlearn.site import (MARKER, SiteBuildError, _execution_failure, build_site, check_site, failure_message,
+                           read_percent, readme_chapters)
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CHAPTER_1 = '''\
-# %% [markdown]
-# # Chapter 1 — Counting frames
-#
-# Frames are counted here, one paragraph of introduction.
-#
-# ## Learning objectives
-# After this chapter you can
-# 1. count to $4$;
-# 2. draw a straight line.
-#
-# Open `exercises/ex01_counting.py` when you are done.
 
-# %%
-print("frames counted:", 6 * 7)
+# ---------------------------------------------------------------- the self-check, on hand-made sites
 
-# %%
-import matplotlib.pyplot as plt
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
 
-plt.plot([0, 1], [0, 1])
-plt.show()
-'''
 
-CHAPTER_2 = '''\
-# %% [markdown]
-# # Chapter 2 — Reading a file
-#
-# Chapters run in the course root, so a relative path works.
-#
-# ## Learning objectives
-# - read `data.txt`.
+GOOD = {
+    "index.html": '<html><head><link rel="stylesheet" href="_static/site.css"><script src="_static/site.js"></script>'
+                  '</head><body><a href="overview.html">overview</a> <a href="https://mybinder.org/v2/gh/x/y">Binder</a>'
+                  '<a href="#top" id="top">top</a><img alt="logo" src="_static/logo.svg"></body></html>',
+    "overview.html": '<a href="chapters/01_one.html#sec-1">one</a> <a href="chapters/02_two.html">two</a>',
+    "chapters/01_one.html": '<h2 id="sec-1">1.</h2><img alt="A line." src="../_images/a.png">'
+                            '<a href="../_sources/chapters/01_one.py" download>.py</a>'
+                            '<a href="../_sources/chapters/01_one.ipynb">.ipynb</a>',
+    "chapters/02_two.html": '<img alt="Bars." src="../_images/b%20c.png"><a href="../index.html">home</a>',
+    "_images/a.png": "png", "_images/b c.png": "png",
+    "_static/site.css": "body { background: url(logo.svg) } @font-face { src: url('fonts/x.woff2') }",
+    "_static/site.js": "", "_static/logo.svg": "<svg/>", "_static/fonts/x.woff2": "",
+    "_sources/chapters/01_one.py": "", "_sources/chapters/01_one.ipynb": "{}",
+}
 
-# %%
-print(open("data.txt").read().strip().upper())
 
-# %%
-import sys
+def test_check_site_accepts_a_site_that_holds_together(tmp_path):
+    site = _write(tmp_path, GOOD)
+    assert check_site(site, ["01_one", "02_two"]) == []
+    assert cli.main(["check-site", str(site), "--chapters-dir", str(_chapters(tmp_path / "c", "01_one", "02_two"))]) == 0
 
-for step in range(3):  # a progress bar, as tqdm draws one without widgets
-    sys.stderr.write(f"\\rtraining step {step}")
-    sys.stderr.flush()
-sys.stderr.write("\\rtraining done\\n")
-'''
 
-EXERCISE_1 = '''\
-# %% [markdown]
-# # Exercise 1 — counting
-#
-# Companion to [chapter 1](../chapters/01_counting.py).
+def _chapters(folder: Path, *names: str) -> Path:
+    folder.mkdir()
+    for name in names:
+        (folder / f"{name}.py").write_text("# %%\n")
+    return folder
 
-# %%
-def count(n):
-    raise NotImplementedError()
-'''
+
+def test_check_site_names_every_kind_of_problem(tmp_path, capsys):
+    files = dict(GOOD)
+    files["overview.html"] = '<a href="chapters/01_one.html#no-such">one</a> <a href="missing.html">gone</a>'
+    files["chapters/02_two.html"] = '<img src="../_images/b%20c.png"><script src="https://cdn.example.org/m.js"></script>'
+    files["chapters/03_three.html"] = '<link rel="stylesheet" href="//fonts.example.org/f.css"><p>no figure</p>'
+    files["_static/site.css"] = "@import 'https://fonts.example.org/css'; body { background: url(logo.svg) }"
+    site = _write(tmp_path / "site", files)
+    problems = check_site(site, ["01_one", "02_two", "03_three", "04_four"])
+    assert sorted(problems) == sorted([
+        "chapters/02_two.html is not reachable from index.html",
+        "chapters/03_three.html is not reachable from index.html",
+        "chapters/03_three.html shows no figure: were its cells executed?",
+        "chapter 04_four has no page (chapters/04_four.html)",
+        "chapters/02_two.html: an image without alt text (../_images/b%20c.png)",
+        "chapters/02_two.html loads https://cdn.example.org/m.js from outside the site",
+        "chapters/03_three.html loads //fonts.example.org/f.css from outside the site",
+        "overview.html links chapters/01_one.html#no-such: no such section",
+        "overview.html links missing.html, which does not exist",
+        "_static/site.css loads https://fonts.example.org/css from outside the site",
+    ])
+    chapters = _chapters(tmp_path / "c", "01_one", "04_four")
+    assert cli.main(["check-site", str(site), "--chapters-dir", str(chapters)]) == 1
+    assert "vidlearn check-site: chapter 04_four has no page" in capsys.readouterr().err
+    assert check_site(tmp_path / "nowhere", []) == [f"{tmp_path / 'nowhere' / 'index.html'} is missing"]
+
+
+# ---------------------------------------------------------------- a failing cell, named
 
 BROKEN = '''\
 # %% [markdown]
@@ -83,158 +101,151 @@ x / 0
 '''
 
 
-def _course(root: Path, chapters: dict[str, str], exercises: dict[str, str] = {}) -> Path:
-    for folder, files in (("chapters", chapters), ("exercises", exercises)):
-        (root / folder).mkdir(parents=True)
-        for name, text in files.items():
-            (root / folder / name).write_text(text)
-    (root / "data.txt").write_text("read from the course root\n")
-    return root
+def _nbclient_report(source: str) -> str:
+    """The text of nbclient's CellExecutionError for ``source`` raising ZeroDivisionError."""
+    from nbclient.exceptions import CellExecutionError
+
+    msg = {"ename": "ZeroDivisionError", "evalue": "division by zero",
+           "traceback": ["\x1b[0;31mZeroDivisionError\x1b[0m  Traceback (most recent call last)",
+                         "Cell \x1b[0;32mIn[2], line 1\x1b[0m\n----> 1 x / 0", "ZeroDivisionError: division by zero"]}
+    return str(CellExecutionError.from_cell_and_msg(new_code_cell(source), msg))
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return _course(tmp_path_factory.mktemp("course"),
-                   {"01_counting.py": CHAPTER_1, "02_reading.py": CHAPTER_2},
-                   {"ex01_counting.py": EXERCISE_1})
+class ExecutionError(Exception):
+    """As myst-nb names its error: ``ExecutionError(path)`` raised from nbclient's."""
 
 
-@pytest.fixture(scope="module")
-def site(course):
-    """The made-up course built once, executed (the only build here that starts kernels)."""
-    index = build_site(course / "chapters", course / "exercises", course / "build" / "site", cell_timeout=60)
-    return index.parent
+def test_a_failing_cell_is_named_by_chapter_cell_and_line(tmp_path):
+    staged = tmp_path / "src" / "chapters" / "03_broken.py"
+    staged.parent.mkdir(parents=True)
+    staged.write_text(BROKEN)
+    message = failure_message(staged, _nbclient_report("x / 0"), shown="chapters/03_broken.py")
+    assert message.startswith("chapters/03_broken.py: cell 3 (the '# %%' at line 7) failed: "
+                              "ZeroDivisionError: division by zero")
+    assert "----> 1 x / 0" in message and "\x1b[" not in message
+
+    # as a serial build raises it (a chain of exceptions) ...
+    from nbclient.exceptions import CellExecutionError
+
+    try:
+        try:
+            raise CellExecutionError(_nbclient_report("x / 0"), "ZeroDivisionError", "division by zero")
+        except CellExecutionError as cause:
+            raise ExecutionError(str(staged)) from cause
+    except ExecutionError as err:
+        serial = _execution_failure(err)
+        text = "".join(traceback.format_exception(err))
+
+    # ... and as a parallel one does (only the traceback's text comes back from the worker)
+    class ParallelError(Exception):
+        pass
+
+    parallel = ParallelError("myst_nb...ExecutionError")
+    parallel.traceback = text
+
+    assert serial == _execution_failure(parallel) == message
+    assert _execution_failure(ValueError("something else")) is None
 
 
-def _hrefs(page: Path) -> list[str]:
-    return re.findall(r'href="([^"#]+)', page.read_text())
+def test_a_cell_that_cannot_be_found_is_still_reported(tmp_path):
+    staged = tmp_path / "03_broken.py"
+    staged.write_text(BROKEN)
+    message = failure_message(staged, _nbclient_report("not this cell"))
+    assert message.startswith(f"{staged}: a cell failed: ZeroDivisionError: division by zero")
 
 
-def _text(page: Path) -> str:
-    """The page as text: tags (syntax highlighting included) removed, entities decoded."""
-    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+# ---------------------------------------------------------------- what the build stages and reads
+
+def test_the_chapter_table_page_is_the_readmes():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    page = readme_chapters(readme)
+    assert page.startswith("# The chapters at a glance\n")
+    for chapter in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")):
+        assert f"](chapters/{chapter.name})" in page
+    assert "## How claims are checked" not in page and "| # | chapter |" in page
+    with pytest.raises(SiteBuildError, match="no '## Chapters' section"):
+        readme_chapters("# a README\n")
 
 
-def test_chapters_are_read_from_their_first_markdown_cell(course):
-    one, two = find_chapters(course / "chapters", course / "exercises")
-    assert (one.number, one.title, two.number, two.title) == (1, "Counting frames", 2, "Reading a file")
-    assert one.intro == "Frames are counted here, one paragraph of introduction."
-    assert one.objectives.splitlines() == ["After this chapter you can", "1. count to $4$;", "2. draw a straight line."]
-    assert one.exercise == course / "exercises" / "ex01_counting.py" and two.exercise is None
+def test_percent_sources_read_as_python_notebooks_with_their_cell_metadata():
+    nb = read_percent('# %% [markdown]\n# # Exercise\n\n# %% mystnb={"image": {"alt": "x"}}\nprint(1)\n')
+    assert nb.metadata["kernelspec"]["language"] == "python" and nb.metadata["language_info"]["name"] == "python"
+    assert nb.cells[1].metadata["mystnb"] == {"image": {"alt": "x"}}
 
 
-def test_index_lists_every_chapter_with_a_working_link(site):
-    index = (site / "index.html").read_text()
-    assert "<title>vidlearn — attention for video</title>" in index
-    assert index.index("Counting frames") < index.index("Reading a file")
-    assert "draw a straight line" in index and "Frames are counted here" in index
-    hrefs = _hrefs(site / "index.html")
-    for href in ("chapters/01_counting.html", "chapters/02_reading.html", "exercises/ex01_counting.html",
-                 "exercises/ex01_counting.py", "exercises/ex01_counting.ipynb"):
-        assert href in hrefs and (site / href).is_file(), href
-    assert check_site(site, site.parents[1] / "chapters") == []
+@pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py")), ids=lambda p: p.name)
+def test_every_figure_of_a_chapter_has_alt_text(path):
+    plots = [c for c in jupytext.read(path).cells if c.cell_type == "code" and "plt.show()" in c.source]
+    assert plots, f"{path.name} draws no figure (check_site requires one per chapter page)"
+    for cell in plots:
+        alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        assert len(alt) > 20, f"{path.name}: a plot cell without alt text: {cell.source[:80]!r}"
 
 
-def test_chapter_pages_hold_their_executed_outputs_and_plots(site):
-    one = (site / "chapters" / "01_counting.html").read_text()
-    assert "frames counted: 42" in one and 'class="jp-OutputArea' in one
-    assert re.search(r'<img[^>]+src="data:image/png;base64,[A-Za-z0-9+/]{100}', one)
-    # run in the course root: the relative path in chapter 2 found the file there
-    two = _text(site / "chapters" / "02_reading.html")
-    assert "READ FROM THE COURSE ROOT" in two
-    # a progress bar shows its last state only, as in JupyterLab
-    assert "training done" in two and "training step 1" not in two
-
-
-def test_streams_merge_in_place_and_keep_the_last_state_of_a_progress_bar():
-    from nbformat.v4 import new_code_cell, new_notebook, new_output
-
-    cell = new_code_cell(outputs=[
-        new_output("stream", name="stdout", text="a\n"), new_output("stream", name="stdout", text="b\n"),
-        new_output("display_data", data={"text/plain": "plot"}),
-        new_output("stream", name="stderr", text="\r 10%"), new_output("stream", name="stderr", text="\r 90%\r    \r"),
-        new_output("stream", name="stdout", text="c\r\nd\n"),
-    ])
-    nb = new_notebook(cells=[cell])
-    _tidy_streams(nb)
-    shown = [o.get("text", o.get("data", {}).get("text/plain")) for o in nb.cells[0].outputs]
-    assert shown == ["a\nb\n", "plot", "c\nd\n"], "a bar that cleared itself is gone; the order is kept"
-
-
-def test_chapter_pages_link_their_exercise_and_their_neighbours(site):
-    one, two = _hrefs(site / "chapters" / "01_counting.html"), _hrefs(site / "chapters" / "02_reading.html")
-    assert {"../index.html", "../exercises/ex01_counting.html", "02_reading.html"} <= set(one)
-    assert "01_counting.html" in two and "../index.html" in two
-    # the `exercises/ex01_counting.py` of the markdown became a link to the exercise's page
-    assert '<a href="../exercises/ex01_counting.html"><code>exercises/ex01_counting.py</code></a>' in \
-        (site / "chapters" / "01_counting.html").read_text()
-
-
-def test_exercises_are_rendered_unexecuted_with_their_source_to_download(site, course):
-    page = site / "exercises" / "ex01_counting.html"
-    assert "raise NotImplementedError()" in _text(page) and 'class="jp-OutputArea' not in page.read_text()
-    assert "../chapters/01_counting.html" in _hrefs(page)  # the link to the chapter's .py, relinked
-    assert (site / "exercises" / "ex01_counting.py").read_text() == EXERCISE_1
-    assert '"cell_type": "code"' in (site / "exercises" / "ex01_counting.ipynb").read_text()
-
-
-def test_a_failing_cell_fails_the_build_naming_chapter_cell_and_line(tmp_path, capsys):
-    root = _course(tmp_path, {"01_counting.py": CHAPTER_1, "03_broken.py": BROKEN})
-    out = root / "build" / "site"
-    rc = cli.main(["build-site", "--chapters-dir", str(root / "chapters"), "--exercises", str(root / "exercises"),
-                   "--out", str(out), "--chapters", "03_*.py", "--quiet", "--cell-timeout", "60"])
-    err = capsys.readouterr().err
-    assert rc == 1
-    assert re.search(r"03_broken\.py: cell 3 \(the '# %%' at line 7\) failed: ZeroDivisionError", err), err
-    assert not out.exists() and not list((root / "build").iterdir()), "nothing half-built is left"
-
-
-def test_no_execute_renders_without_outputs_and_replaces_only_a_site(tmp_path, course, capsys):
-    out = tmp_path / "site"
-    argv = ["build-site", "--no-execute", "--quiet", "--chapters-dir", str(course / "chapters"),
-            "--exercises", str(course / "exercises"), "--out", str(out)]
-    assert cli.main(argv) == 0
-    one = out / "chapters" / "01_counting.html"
-    assert 'print("frames counted:", 6 * 7)' in _text(one)
-    assert "frames counted: 42" not in _text(one) and not re.search(r"<img[^>]+data:image/png", one.read_text())
-    assert check_site(out, course / "chapters") == []
-    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert cli.main(argv) == 0, "a site built before is replaced"
-    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == first, "deterministic"
-
+def test_build_site_replaces_only_a_site(tmp_path):
     other = tmp_path / "not-a-site"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(SiteBuildError, match="not a site built by vidlearn"):
-        build_site(course / "chapters", course / "exercises", other, execute=False)
+        build_site(ROOT, other)
     assert (other / "notes.txt").read_text() == "mine"
+    assert MARKER.startswith(".")
 
 
-def test_check_site_reports_a_missing_chapter_and_a_dead_link(tmp_path, course):
-    out = tmp_path / "site"
-    build_site(course / "chapters", course / "exercises", out, execute=False, pattern="01_*.py")
-    (out / "exercises" / "ex01_counting.html").unlink()
-    problems = check_site(out, course / "chapters")
-    assert "index.html does not link 02_reading.py (chapters/02_reading.html)" in problems
-    assert any("links exercises/ex01_counting.html, which does not exist" in p for p in problems)
+# ---------------------------------------------------------------- the configuration
+
+def _conf(**env) -> dict:
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
-def test_check_site_requires_plots_only_of_executed_chapters(tmp_path, course, site):
-    # chapter 1 of the made-up course draws a plot, chapter 2 does not
-    assert check_site(site, course / "chapters", require_plots=True) == [
-        "chapters/02_reading.html embeds no plot: were its outputs executed?"]
-    # unexecuted, chapter 1 has no figure to embed either (JupyterLab's CSS has PNGs of its own:
-    # those must not count)
-    bare = tmp_path / "bare"
-    build_site(course / "chapters", course / "exercises", bare, execute=False)
-    problems = check_site(bare, course / "chapters", require_plots=True)
-    assert sorted(p.split()[0] for p in problems) == ["chapters/01_counting.html", "chapters/02_reading.html"]
-    assert check_site(bare, course / "chapters") == []
+def test_sphinx_configuration_executes_chapters_strictly_and_serves_maths_locally():
+    conf = _conf()
+    assert conf["nb_execution_raise_on_error"] is True and conf["nb_execution_mode"] in ("force", "auto")
+    assert conf["nb_execution_excludepatterns"] == ["exercises/*"]
+    assert "conf.py" in conf["exclude_patterns"]
+    assert conf["nb_custom_formats"] == {".py": "vidlearn.site.read_percent"}
+    assert not re.match(r"(https?:)?//", conf["mathjax_path"]) and conf["mathjax_path"].startswith("mathjax/MathJax.js")
+    assert (conf["MATHJAX_STATIC"] / "MathJax.js").is_file()
+    assert conf["mathjax2_config"]["HTML-CSS"]["webFont"] == "STIX-Web"
+    assert "tex2jax" in conf["mathjax2_config"]
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    assert ":numbered:" not in index  # MyST-NB numbers the chapters' own headings already
+
+
+def test_launch_buttons_are_set_in_one_place():
+    options = _conf()["html_theme_options"]
+    assert options["repository_url"].startswith("https://github.com/")
+    assert options["launch_buttons"]["binderhub_url"] and options["launch_buttons"]["jupyterhub_url"]
+    mine = _conf(VIDLEARN_REPOSITORY_URL="https://github.com/a-school/video-course",
+                 VIDLEARN_JUPYTERHUB_URL="https://hub.a-school.edu", VIDLEARN_REPOSITORY_BRANCH="spring")
+    options = mine["html_theme_options"]
+    assert options["repository_url"] == "https://github.com/a-school/video-course"
+    assert options["repository_branch"] == "spring"
+    assert options["launch_buttons"]["jupyterhub_url"] == "https://hub.a-school.edu"
+
+
+def test_sphinx_is_an_extra_that_make_site_installs_and_ci_runs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    site = {re.split(r"[=<>]", s)[0] for s in project["optional-dependencies"]["site"]}
+    assert {"sphinx", "myst-nb", "sphinx-book-theme"} <= site
+    base_and_test = project["dependencies"] + project["optional-dependencies"]["test"]
+    assert not site & {re.split(r"[=<>;]", s)[0].strip() for s in base_and_test}, "students do not pull Sphinx"
+    makefile = (ROOT / "Makefile").read_text()
+    stamp = re.search(r"^site: (\S+)", makefile, re.M).group(1)
+    assert re.search(rf"^{re.escape(stamp)}:.*\n\t.*pip install -e '\.\[[a-z,]*site[a-z,]*\]'", makefile, re.M)
+    assert "site" not in re.search(r"^\$\(STAMP\):.*?\n\n", makefile, re.M | re.S).group(0).replace("site-packages", "")
+    assert re.search(r"^\s*make site\s*(#.*)?$", (ROOT / ".ci" / "run").read_text(), re.M)
 
 
 # ---------------------------------------------------------------- errata
 
-from vidlearn.site import ERRATA, ERRATA_MARKS, Erratum, errata_markdown, errata_source_problems  # noqa: E402
+from vidlearn.errata import ERRATA, ERRATA_MARKS, Erratum, errata_markdown, errata_source_problems  # noqa: E402
 
 
 def test_errata_cover_the_known_seed_errors_and_say_where():
@@ -303,32 +314,3 @@ def test_readme_errata_table_is_the_sites():
     assert section.count("\n| `0") == len(ERRATA)
 
 
-def test_errata_page_is_linked_from_the_index_and_links_chapter_sections(site):
-    assert "errata.html" in _hrefs(site / "index.html")
-    text = _text(site / "errata.html")
-    # the made-up course has none of the real chapters: rows name their chapter, without a link
-    for e in ERRATA:
-        assert e.location in text
-    assert "chapters/" not in "".join(_hrefs(site / "errata.html"))
-
-
-def test_errata_rows_link_the_section_and_a_missing_heading_fails_the_build(tmp_path, course):
-    row = Erratum("000_x.txt", (3,), "claims a thing", "the right thing", "a paper", "01_counting",
-                  "Learning objectives")
-    out = tmp_path / "site"
-    build_site(course / "chapters", course / "exercises", out, execute=False, errata=[row])
-    assert "chapters/01_counting.html#Learning-objectives" in re.findall(r'href="([^"]+)"', (out / "errata.html").read_text())
-    assert check_site(out, course / "chapters") == []
-    # a section link to an id the page does not have is a dead link
-    page = out / "errata.html"
-    page.write_text(page.read_text().replace("#Learning-objectives", "#No-such-section"))
-    assert check_site(out, course / "chapters") == [
-        "errata.html links chapters/01_counting.html#No-such-section: no such section"]
-    # a heading the chapter does not have stops the build, naming the row
-    bad = Erratum("000_x.txt", (3,), "c", "r", "e", "01_counting", "No such heading")
-    with pytest.raises(SiteBuildError, match=r"000_x.txt:3: 01_counting.py has no heading 'No such heading'"):
-        build_site(course / "chapters", course / "exercises", tmp_path / "other", execute=False, errata=[bad])
-    # the index must link the errata
-    index = out / "index.html"
-    index.write_text(index.read_text().replace('href="errata.html"', 'href="index.html"'))
-    assert "index.html does not link errata.html" in check_site(out, course / "chapters")

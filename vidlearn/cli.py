@@ -1,4 +1,5 @@
-"""The ``vidlearn`` command: ``build-exercises``, ``grade``, ``summary``, ``progress`` and ``build-site``."""
+"""The ``vidlearn`` command: ``build-exercises``, ``grade``, ``summary``, ``progress``, ``build-site``,
+``check-site`` and ``check-errata``."""
 
 from __future__ import annotations
 
@@ -203,7 +204,7 @@ def _progress(args) -> int:
 
 
 def _check_errata(args) -> int:
-    from vidlearn.site import ERRATA, errata_source_problems
+    from vidlearn.errata import ERRATA, errata_source_problems
 
     problems = errata_source_problems(args.seeds)
     for line in problems:
@@ -216,28 +217,40 @@ def _check_errata(args) -> int:
 def _site(args) -> int:
     import time
 
-    from vidlearn.site import SiteBuildError, build_site, check_site
+    from vidlearn.site import SiteBuildError, build_site
 
-    if args.cell_timeout <= 0:
-        print("vidlearn build-site: --cell-timeout must be > 0", file=sys.stderr)
+    if args.jobs < 1:
+        print("vidlearn build-site: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        import sphinx  # noqa: F401  (the site extra)
+        import myst_nb  # noqa: F401
+    except ImportError as err:
+        print(f"vidlearn build-site: {err.name} is missing: pip install -e '.[site]' (make site does)", file=sys.stderr)
         return 2
     started = time.perf_counter()
     try:
-        index = build_site(args.chapters_dir, args.exercises, args.out, pattern=args.chapters,
-                           execute=not args.no_execute, cell_timeout=args.cell_timeout,
+        index = build_site(args.root, args.out, jobs=args.jobs, quiet=args.quiet,
                            progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
     except SiteBuildError as err:
         print(f"vidlearn build-site: {err}", file=sys.stderr)
         return 1
-    # the built site is checked as a reader would meet it: every chapter linked, no dead link
-    problems = check_site(Path(args.out), Path(args.chapters_dir), args.chapters, require_plots=not args.no_execute)
-    for problem in problems:
-        print(f"vidlearn build-site: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    print(f"vidlearn build-site: wrote {index} in {time.perf_counter() - started:.0f} s; every chapter linked, "
-          "no dead links", file=sys.stderr)
+    print(f"vidlearn build-site: wrote {index} in {time.perf_counter() - started:.0f} s; checked: every chapter "
+          "reachable with its figures, no dead local link, nothing loaded from outside", file=sys.stderr)
     return 0
+
+
+def _check_site(args) -> int:
+    from vidlearn.site import CHAPTER_GLOB, check_site
+
+    chapters = [p.stem for p in sorted(Path(args.chapters_dir).glob(CHAPTER_GLOB))]
+    problems = check_site(args.site, chapters)
+    for problem in problems:
+        print(f"vidlearn check-site: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"vidlearn check-site: {args.site}: {len(chapters)} chapters reachable with their figures, "
+              "no dead local link, nothing loaded from outside")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,16 +290,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=30.0)
     p.set_defaults(func=_progress)
 
-    w = sub.add_parser("build-site", help="execute the chapters and build the course as a static HTML site")
+    w = sub.add_parser("build-site", help="build the course site with Sphinx (chapters executed), then check it",
+                       description="Stage chapters/, exercises/, docs/ and the README's chapter table, build them "
+                                   "with Sphinx + MyST-NB (docs/conf.py; warnings are errors, a failing chapter cell "
+                                   "stops the build), check the result, and only then replace --out. Needs the "
+                                   "site extra: pip install -e '.[site]'.")
+    w.add_argument("--root", type=Path, default=_repo_default("."), help="the course repository (default: here)")
     w.add_argument("--out", type=Path, default=_repo_default("build/site"), help="site folder (replaced as a whole)")
-    w.add_argument("--no-execute", action="store_true", help="render the chapters without running them (no outputs)")
-    w.add_argument("--chapters", default="[0-9][0-9]_*.py", metavar="GLOB",
-                   help="which files of the chapters folder to build (default: all chapters)")
-    w.add_argument("--chapters-dir", type=Path, default=_repo_default("chapters"))
-    w.add_argument("--exercises", type=Path, default=_repo_default("exercises"))
-    w.add_argument("--cell-timeout", type=float, default=600.0, help="seconds a chapter cell may run")
+    w.add_argument("--jobs", type=int, default=1, help="chapters executed in parallel (default 1)")
     w.add_argument("--quiet", action="store_true", help="no progress lines")
     w.set_defaults(func=_site)
+
+    c = sub.add_parser("check-site", help="check a built site: chapters reachable with figures, no dead or outside links")
+    c.add_argument("site", type=Path, nargs="?", default=_repo_default("build/site"))
+    c.add_argument("--chapters-dir", type=Path, default=_repo_default("chapters"))
+    c.set_defaults(func=_check_site)
 
     e = sub.add_parser("check-errata", help="check that each erratum quotes a seed line that says what it claims")
     e.add_argument("--seeds", type=Path, default=_repo_default("../shared/seeds"),
