@@ -21,6 +21,7 @@ import pytest
 from nbconvert.filters.markdown import markdown2html
 from nbgrader.api import Gradebook  # nbgrader is in the test extra: without it, these tests fail, not skip
 
+from vidlearn.cli import main
 from vidlearn.grading import inert
 from vidlearn.grading.formgrader import (NOTEBOOKS, FormgraderError, check_nbgrader,
                                          open_gradebook, safe_name, student_id, write_nbgrader)
@@ -242,3 +243,35 @@ def test_an_assignment_made_by_nbgrader_generate_assignment_takes_our_grades(gra
         assert gb.find_submission(A, "carol").score == 0
         shared = gb.find_comment("ex01-split_heads-answer", NB, A, "carol").auto_comment
         assert "ex01.split_heads" in shared and "ex01.merge_heads" in shared  # one answer cell, two questions
+
+
+def test_vidlearn_grade_nbgrader_fills_the_gradebook(graded, capsys):
+    course = graded["tmp"] / "cli"
+    folder = course / "submitted" / HOSTILE_NAME / A
+    folder.mkdir(parents=True)
+    shutil.copy(graded["paths"][0], folder / f"{NB}.py")
+    out = graded["tmp"] / "cli.csv"
+    sandbox = [] if bwrap_available() else ["--no-sandbox"]
+    rc = main(["grade", "--out", str(out), "--quiet", *sandbox, "--nbgrader", str(course), A, "--",
+               str(folder / f"{NB}.py")])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    sid = student_id(folder / f"{NB}.py", A)[0]
+    assert f"written as {sid}" in err and "\\u202e" in err and "\u202e" not in err
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(A, sid)
+        assert submission.score == submission.max_score == sum(float(r["score"]) for r in read_gradebook(out))
+
+
+def test_vidlearn_grade_nbgrader_refuses_before_grading(graded, capsys):
+    course = _fresh_course(graded, "cli-mismatch")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_assignment(A)
+        gb.add_notebook(NB, A)
+        gb.add_grade_cell("ex01-softmax", NB, A, max_score=5.0, cell_type="code")
+    out = graded["tmp"] / "refused.csv"
+    for assignment, why in ((A, "ex01-softmax is worth 5 points, ours 2"), ("../a1", "not a safe nbgrader assignment")):
+        rc = main(["grade", "--out", str(out), "--quiet", "--nbgrader", str(course), assignment, "--",
+                   str(graded["paths"][0])])
+        assert rc == 2 and why in capsys.readouterr().err
+        assert not out.exists()  # refused before any grading

@@ -70,6 +70,15 @@ def _grade(args) -> int:
         print("vidlearn grade: keep the gradebook, report and summary out of the --feedback folder (a student's "
               "feedback file could have the same name)", file=sys.stderr)
         return 2
+    if args.nbgrader:  # refused before grading, not after it
+        from vidlearn.grading.formgrader import FormgraderError, check_nbgrader
+        from vidlearn.grading.submissions import exercise_from_name
+
+        try:
+            check_nbgrader(Path(args.nbgrader[0]), args.nbgrader[1], {exercise_from_name(p.name) for p in submissions})
+        except FormgraderError as err:
+            print(f"vidlearn grade: --nbgrader: {err}", file=sys.stderr)
+            return 2
 
     from vidlearn.grading.key import GradingKeyError, load_key
     from vidlearn.grading.sandbox import bwrap_available, isolation_summary
@@ -98,6 +107,8 @@ def _grade(args) -> int:
           f"{isolation_summary(not args.no_sandbox)}", file=sys.stderr)
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
     hide = [o.parent for o in outputs] + ([Path(args.feedback).resolve()] if args.feedback else [])
+    if args.nbgrader:  # the course folder holds nbgrader's gradebook (every student's grades)
+        hide.append(Path(args.nbgrader[0]).resolve())
     names = feedback_names([str(p) for p in submissions])
     finished: dict[int, object] = {}
     feedback = Path(args.feedback) if args.feedback else None
@@ -126,6 +137,20 @@ def _grade(args) -> int:
         wrote.append(f"{args.feedback}/ (one feedback file per submission)")
     if args.summary:
         wrote += _write_summary(Path(args.out), Path(args.summary))
+    if args.nbgrader:
+        from vidlearn.grading.formgrader import FormgraderError, write_nbgrader
+
+        try:
+            nb = write_nbgrader(reports, Path(args.nbgrader[0]), args.nbgrader[1])
+        except FormgraderError as err:
+            print(f"vidlearn grade: --nbgrader: {err}; {inert.text(args.out)} holds the grades", file=sys.stderr)
+            return 2
+        for why in nb.skipped:
+            print(f"vidlearn grade: --nbgrader: not written: {why}", file=sys.stderr)
+        for raw, sid in nb.renamed:
+            print(f"vidlearn grade: --nbgrader: {raw} is not a safe nbgrader student id; written as {sid}",
+                  file=sys.stderr)
+        wrote.append(f"{nb.gradebook} ({len(nb.written)} submissions as nbgrader assignment {nb.assignment})")
     total = sum(r.seconds for r in reports)
     from vidlearn.grading.questions import questions_for
 
@@ -277,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.add_argument("--feedback", help="folder for one Markdown feedback file per submission (for the students)")
     g.add_argument("--summary", help="class summary (Markdown) to write, with a bar chart beside it (.png)")
+    g.add_argument("--nbgrader", nargs=2, metavar=("COURSE_DIR", "ASSIGNMENT"),
+                   help="also write the scores and feedback into nbgrader's gradebook (COURSE_DIR/gradebook.db) "
+                        "as ASSIGNMENT, for formgrader and its exports (the sandbox's scores are the autograded ones)")
     g.set_defaults(func=_grade)
 
     s = sub.add_parser("summary", help="per-question class summary of a gradebook CSV (Markdown + bar chart)")
