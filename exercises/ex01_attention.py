@@ -46,13 +46,13 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 #   not NaN;
 # - keep the input's dtype and shape.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-softmax-answer", "locked": false, "schema_version": 3, "solution": true}
 def softmax(x, dim=-1):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex01.softmax", softmax)
 
 # %% [markdown]
@@ -63,13 +63,13 @@ check("ex01.softmax", softmax)
 # `v (..., L_k, d_v)` and returns `(..., L_q, d_v)`. The optional boolean `mask` broadcasts to
 # `(..., L_q, L_k)`; **True means "may attend"**. Use your `softmax` from part 1.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-scaled_dot_product_attention-answer", "locked": false, "schema_version": 3, "solution": true}
 def scaled_dot_product_attention(q, k, v, mask=None):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-scaled_dot_product_attention", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
 
 # %% [markdown]
@@ -78,7 +78,7 @@ check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
 # `split_heads(x, n_heads)` turns `(B, L, h·e)` into `(B, h, L, e)`, where head `i` owns the
 # contiguous channels `i·e .. (i+1)·e - 1`. `merge_heads(x)` undoes it: `(B, h, L, e) -> (B, L, h·e)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-split_heads-answer", "locked": false, "schema_version": 3, "solution": true}
 def split_heads(x, n_heads):
     # YOUR CODE HERE
     raise NotImplementedError()
@@ -89,8 +89,11 @@ def merge_heads(x):
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-split_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check("ex01.split_heads", split_heads)
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex01-merge_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check("ex01.merge_heads", merge_heads)
 
 # %% [markdown]
@@ -107,11 +110,11 @@ check("ex01.merge_heads", merge_heads)
 # `Sum(f, (i, 1, d_k))`, `KroneckerDelta(i, j)`, `sqrt(d_k)`, `d_k**2`. `vidlearn.derive`
 # checks every step and names the first that does not follow.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-var_qk_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def var_qk_steps():
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-var_qk", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex01.var_qk", var_qk_steps)

@@ -45,13 +45,13 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # `i` and `j` have the same temporal index (True = may attend). Under this mask joint attention is
 # Model 3's spatial step.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex05-same_frame_mask-answer", "locked": false, "schema_version": 3, "solution": true}
 def same_frame_mask(n_t, N):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex05-same_frame_mask", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex05.same_frame_mask", same_frame_mask)
 
 # %% [markdown]
@@ -61,13 +61,13 @@ check("ex05.same_frame_mask", same_frame_mask)
 # the same spatial location (at any temporal index). Under it joint attention is Model 3's temporal
 # step.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex05-same_location_mask-answer", "locked": false, "schema_version": 3, "solution": true}
 def same_location_mask(n_t, N):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex05-same_location_mask", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex05.same_location_mask", same_location_mask)
 
 # %% [markdown]
@@ -81,7 +81,7 @@ check("ex05.same_location_mask", same_location_mask)
 # then the **temporal** step, `z = y + attend(...)` among the `n_t` tokens at each spatial location
 # (of `y`). Return `z (B, n_t, N, D)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex05-factorised_self_attention-answer", "locked": false, "schema_version": 3, "solution": true}
 def attend(z):
     """``softmax(z zᵀ/√D) z`` for ``z (..., n, D)``: the n tokens attend among themselves."""
     weights = torch.softmax(z @ z.transpose(-2, -1) / math.sqrt(z.shape[-1]), dim=-1)  # (..., n, n)
@@ -93,7 +93,7 @@ def factorised_self_attention(x):
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex05-factorised_self_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex05.factorised_self_attention", factorised_self_attention)
 
 # %% [markdown]
@@ -104,15 +104,17 @@ check("ex05.factorised_self_attention", factorised_self_attention)
 # heads `h/2 .. h-1` only within the same spatial location (your masks from parts 1 and 2 say which
 # tokens those are). Blocked logits get `-inf` before the softmax. Returns `(B, h, L, d_h)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex05-factorised_dot_product-answer", "locked": false, "schema_version": 3, "solution": true}
 def factorised_dot_product(q, k, v, n_t, N):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex05-factorised_dot_product", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex05.factorised_dot_product", factorised_dot_product)
 
+
+# %%
 # Optional: see it for yourself — with q = k = v = the tokens, Model 4's two kinds of heads compute
 # Model 3's spatial and temporal attention, side by side on x instead of one after the other.
 x = torch.randn(2, 3, 4, 8, dtype=torch.float64)  # (B, n_t, N, D)
@@ -135,11 +137,11 @@ except NotImplementedError:
 # `n_t*(2*N**2*d) + N*(2*n_t**2*d)`. Bring it to a single product, in at least two steps, each with
 # its reason, and compare it with joint attention's $2d\,(n_tN)^2$.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex05-model3_attention_macs_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def model3_attention_macs_steps():
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex05-model3_attention_macs", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex05.model3_attention_macs", model3_attention_macs_steps)

@@ -46,13 +46,13 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # with the softmax over the video tokens. `cross_attention(text, video, w_q, w_k, w_v)` returns
 # `(B, L_x, d_v)`: one row per text token.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex06-cross_attention-answer", "locked": false, "schema_version": 3, "solution": true}
 def cross_attention(text, video, w_q, w_k, w_v):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex06-cross_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex06.cross_attention", cross_attention)
 
 # %% [markdown]
@@ -68,15 +68,17 @@ check("ex06.cross_attention", cross_attention)
 # token id is `offset + i·k + j`. `assign_visual_words(features, centroids_1, centroids_2, offset)`
 # returns these ids, an int64 `(M,)` tensor.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex06-assign_visual_words-answer", "locked": false, "schema_version": 3, "solution": true}
 def assign_visual_words(features, centroids_1, centroids_2, offset):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex06-assign_visual_words", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex06.assign_visual_words", assign_visual_words)
 
+
+# %%
 # Optional: see it for yourself — the descent is greedy. This point's nearest leaf, (0.2, 0), is a child
 # of the top-level centroid (1, 0), but the point is nearer to (-1, 0), so it never gets to see that leaf.
 tops = torch.tensor([[-1.0, 0.0], [1.0, 0.0]])  # (k, F) = (2, 2)
@@ -105,15 +107,17 @@ except NotImplementedError:
 # both int64 `(B, L)`: `labels` is the original id at chosen positions and -100 (the loss's
 # `ignore_index`) everywhere else.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex06-mlm_mask-answer", "locked": false, "schema_version": 3, "solution": true}
 def mlm_mask(ids, special, u_select, u_action, random_ids, mask_id, p):
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex06-mlm_mask", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex06.mlm_mask", mlm_mask)
 
+
+# %%
 # Optional: see it for yourself — over many positions about 15 % are chosen, and of those about 80 % become
 # [MASK], 10 % a random token and 10 % stay as they were (yet are still predicted: labels != -100).
 g = torch.Generator().manual_seed(0)
@@ -144,11 +148,11 @@ except NotImplementedError:
 # plus the two cross-attentions, text→video and video→text:
 # `2*n_x**2*d + 2*n_v**2*d + 2*n_x*n_v*d + 2*n_v*n_x*d`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex06-fusion_attention_cost_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def fusion_attention_cost_steps():
     # YOUR CODE HERE
     raise NotImplementedError()
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex06-fusion_attention_cost", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex06.fusion_attention_cost", fusion_attention_cost_steps)

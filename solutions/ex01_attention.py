@@ -44,7 +44,7 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 #   not NaN;
 # - keep the input's dtype and shape.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-softmax-answer", "locked": false, "schema_version": 3, "solution": true}
 def softmax(x, dim=-1):
     ### BEGIN SOLUTION
     m = x.amax(dim=dim, keepdim=True)
@@ -55,7 +55,7 @@ def softmax(x, dim=-1):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex01.softmax", softmax)
 
 # %% [markdown]
@@ -66,7 +66,7 @@ check("ex01.softmax", softmax)
 # `v (..., L_k, d_v)` and returns `(..., L_q, d_v)`. The optional boolean `mask` broadcasts to
 # `(..., L_q, L_k)`; **True means "may attend"**. Use your `softmax` from part 1.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-scaled_dot_product_attention-answer", "locked": false, "schema_version": 3, "solution": true}
 def scaled_dot_product_attention(q, k, v, mask=None):
     ### BEGIN SOLUTION
     logits = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -76,7 +76,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-scaled_dot_product_attention", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
 
 # %% [markdown]
@@ -85,7 +85,7 @@ check("ex01.scaled_dot_product_attention", scaled_dot_product_attention)
 # `split_heads(x, n_heads)` turns `(B, L, h·e)` into `(B, h, L, e)`, where head `i` owns the
 # contiguous channels `i·e .. (i+1)·e - 1`. `merge_heads(x)` undoes it: `(B, h, L, e) -> (B, L, h·e)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-split_heads-answer", "locked": false, "schema_version": 3, "solution": true}
 def split_heads(x, n_heads):
     ### BEGIN SOLUTION
     B, L, D = x.shape
@@ -100,8 +100,11 @@ def merge_heads(x):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-split_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check("ex01.split_heads", split_heads)
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex01-merge_heads", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check("ex01.merge_heads", merge_heads)
 
 # %% [markdown]
@@ -118,7 +121,7 @@ check("ex01.merge_heads", merge_heads)
 # `Sum(f, (i, 1, d_k))`, `KroneckerDelta(i, j)`, `sqrt(d_k)`, `d_k**2`. `vidlearn.derive`
 # checks every step and names the first that does not follow.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex01-var_qk_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def var_qk_steps():
     ### BEGIN SOLUTION
     return [
@@ -128,5 +131,5 @@ def var_qk_steps():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex01-var_qk", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex01.var_qk", var_qk_steps)

@@ -41,7 +41,7 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 #
 # Tip: compute the angles in float64 and convert at the end; `d_model` is even.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex02-sinusoidal_encoding-answer", "locked": false, "schema_version": 3, "solution": true}
 def sinusoidal_encoding(n_positions, d_model, base=10000.0):
     ### BEGIN SOLUTION
     p = torch.arange(n_positions, dtype=torch.float64)[:, None]
@@ -54,7 +54,7 @@ def sinusoidal_encoding(n_positions, d_model, base=10000.0):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex02-sinusoidal_encoding", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex02.sinusoidal_encoding", sinusoidal_encoding)
 
 # %% [markdown]
@@ -65,7 +65,7 @@ check("ex02.sinusoidal_encoding", sinusoidal_encoding)
 # rotation per channel pair, acting on the pair $(\sin\omega_i t, \cos\omega_i t)$ with
 # $\omega_i = \text{base}^{-2i/d}$. Derive the block from the angle-addition formulas.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex02-relative_rotation-answer", "locked": false, "schema_version": 3, "solution": true}
 def relative_rotation(k, d_model, base=10000.0):
     ### BEGIN SOLUTION
     R = torch.zeros(d_model, d_model, dtype=torch.float64)
@@ -78,7 +78,7 @@ def relative_rotation(k, d_model, base=10000.0):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex02-relative_rotation", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex02.relative_rotation", relative_rotation)
 
 # %% [markdown]
@@ -92,7 +92,7 @@ check("ex02.relative_rotation", relative_rotation)
 # Derive $\sum_i \cos(\omega_i k)$. Return a list of `(expression, reason)` pairs, e.g. starting
 # with `("Sum(cos(...), (i, 0, d/2 - 1))", "...")`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex02-pe_dot_product_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def pe_dot_product_steps():
     ### BEGIN SOLUTION
     w = "base**(-2*i/d)"
@@ -103,5 +103,5 @@ def pe_dot_product_steps():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex02-pe_dot_product", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex02.pe_dot_product", pe_dot_product_steps)

@@ -38,14 +38,14 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # `causal_mask(T)` returns a `(T, T)` **boolean** tensor: entry `[t, s]` is True when query frame `t`
 # may attend to key frame `s`, i.e. when `s <= t` (a frame sees itself and the past).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex03-causal_mask-answer", "locked": false, "schema_version": 3, "solution": true}
 def causal_mask(T):
     ### BEGIN SOLUTION
     return torch.ones(T, T, dtype=torch.bool).tril()
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex03-causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check("ex03.causal_mask", causal_mask)
 
 # %% [markdown]
@@ -54,7 +54,7 @@ check("ex03.causal_mask", causal_mask)
 # `causal_attention(q, k, v)` for `q, k (..., T, d_k)`, `v (..., T, d_v)`: scaled dot-product
 # attention in which frame `t` only attends to frames `s <= t`. Returns `(..., T, d_v)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex03-causal_attention-answer", "locked": false, "schema_version": 3, "solution": true}
 def causal_attention(q, k, v):
     ### BEGIN SOLUTION
     T = q.shape[-2]
@@ -64,7 +64,7 @@ def causal_attention(q, k, v):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex03-causal_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex03.causal_attention", causal_attention)
 
 # %% [markdown]
@@ -76,7 +76,7 @@ check("ex03.causal_attention", causal_attention)
 # output `(B, 1, d_v)` over all frames so far, itself included, and the caches with the new frame
 # appended as the latest, `(B, t + 1, d)`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex03-kv_cache_step-answer", "locked": false, "schema_version": 3, "solution": true}
 def kv_cache_step(q_t, k_t, v_t, cache_k, cache_v):
     ### BEGIN SOLUTION
     k = torch.cat([cache_k, k_t], dim=-2)
@@ -86,7 +86,7 @@ def kv_cache_step(q_t, k_t, v_t, cache_k, cache_v):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex03-kv_cache_step", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex03.kv_cache_step", kv_cache_step)
 
 # %% [markdown]
@@ -96,7 +96,7 @@ check("ex03.kv_cache_step", kv_cache_step)
 # $\sum_{t=1}^{T}\sum_{s=1}^{t} 1$, written `Sum(Sum(1, (s, 1, t)), (t, 1, T))`. Derive a closed form,
 # in at least two steps, each with its reason.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex03-causal_pairs_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def causal_pairs_steps():
     ### BEGIN SOLUTION
     return [
@@ -106,5 +106,5 @@ def causal_pairs_steps():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex03-causal_pairs", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex03.causal_pairs", causal_pairs_steps)

@@ -39,7 +39,7 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # Flatten each tubelet in the order of a Conv3d weight, **(C, t, h, w)**, so that a tubelet
 # embedding is `tokens @ W.reshape(D, -1).T`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex04-tubelet_tokens-answer", "locked": false, "schema_version": 3, "solution": true}
 def tubelet_tokens(video, tubelet):
     ### BEGIN SOLUTION
     t, h, w = tubelet
@@ -52,9 +52,11 @@ def tubelet_tokens(video, tubelet):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex04-tubelet_tokens", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex04.tubelet_tokens", tubelet_tokens)
 
+
+# %%
 # Optional: see the claim for yourself — a Conv3d with stride = kernel is this matrix product.
 conv = torch.nn.Conv3d(3, 5, kernel_size=(2, 4, 4), stride=(2, 4, 4)).double()
 video = torch.randn(1, 4, 3, 8, 8, dtype=torch.float64)
@@ -72,14 +74,14 @@ except NotImplementedError:
 # `(D, C, t, h, w)`: the 2D filter repeated at every time step and **divided by t**, so that on a
 # video whose `t` frames are identical the 3D response equals the 2D one.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex04-inflate_2d_filter-answer", "locked": false, "schema_version": 3, "solution": true}
 def inflate_2d_filter(weight2d, t):
     ### BEGIN SOLUTION
     return weight2d.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex04-inflate_2d_filter", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex04.inflate_2d_filter", inflate_2d_filter)
 
 # %% [markdown]
@@ -88,7 +90,7 @@ check("ex04.inflate_2d_filter", inflate_2d_filter)
 # `central_frame_init(weight2d, t)` returns `(D, C, t, h, w)`: zeros everywhere, except the 2D filter
 # at the central time index `t // 2`.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex04-central_frame_init-answer", "locked": false, "schema_version": 3, "solution": true}
 def central_frame_init(weight2d, t):
     ### BEGIN SOLUTION
     D, C, h, w = weight2d.shape
@@ -98,7 +100,7 @@ def central_frame_init(weight2d, t):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex04-central_frame_init", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex04.central_frame_init", central_frame_init)
 
 # %% [markdown]
@@ -108,7 +110,7 @@ check("ex04.central_frame_init", central_frame_init)
 # filter's response is $\sum_{\tau=1}^{t} \frac{w}{t}\,x$, written `Sum(w/t*x, (tau, 1, t))`. Show, in
 # at least two steps, that it equals the 2D response $w\,x$.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex04-inflation_static_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def inflation_static_steps():
     ### BEGIN SOLUTION
     return [
@@ -118,5 +120,5 @@ def inflation_static_steps():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex04-inflation_static", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex04.inflation_static", inflation_static_steps)

@@ -59,7 +59,7 @@ from vidlearn.grading import case, check, hint  # noqa: F401
 # `.detach()`, `torch.tensor(...)` or `torch.no_grad()` on the way), and leave the inputs as they are
 # (`video = video / ...`, not `video /= ...`).
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex07-symmetric_info_nce-answer", "locked": false, "schema_version": 3, "solution": true}
 def symmetric_info_nce(video, text, temperature):
     ### BEGIN SOLUTION
     v = video / video.norm(dim=1, keepdim=True)  # (B, D), unit rows
@@ -70,9 +70,11 @@ def symmetric_info_nce(video, text, temperature):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex07-symmetric_info_nce", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 check("ex07.symmetric_info_nce", symmetric_info_nce)
 
+
+# %%
 # Optional: see it for yourself — when every embedding is the same, every softmax is uniform over the B
 # candidates and the loss is log B, whatever τ: the loss a dual encoder starts near, and chance.
 B = 8
@@ -95,7 +97,7 @@ except NotImplementedError:
 # the same numbers, and is what the optional cell below uses to check yours. Compute in the logits'
 # dtype, float64: the grader compares to about 1e-8, and float32 rounding can miss that.)
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex07-info_nce_logit_gradient-answer", "locked": false, "schema_version": 3, "solution": true}
 def info_nce_logit_gradient(logits):
     ### BEGIN SOLUTION
     B = logits.shape[0]
@@ -106,9 +108,11 @@ def info_nce_logit_gradient(logits):
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex07-info_nce_logit_gradient", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 check("ex07.info_nce_logit_gradient", info_nce_logit_gradient)
 
+
+# %%
 # Optional: see it for yourself — autograd through your loss's formula agrees, and descent raises every
 # matching logit (the diagonal of the gradient is negative) and the entries sum to zero (each softmax
 # sums to one, like its one-hot target).
@@ -137,7 +141,7 @@ except NotImplementedError:
 # rewrites `log(B**2)/2` or `log(2*B) - log(2)`, is not that step.
 # `all_equal_loss_steps()` returns the steps as `(expression, reason)` pairs, as in exercise 6.
 
-# %%
+# %% nbgrader={"grade": false, "grade_id": "ex07-all_equal_loss_steps-answer", "locked": false, "schema_version": 3, "solution": true}
 def all_equal_loss_steps():
     ### BEGIN SOLUTION
     return [
@@ -149,5 +153,5 @@ def all_equal_loss_steps():
     ### END SOLUTION
 
 
-# %%
+# %% nbgrader={"grade": true, "grade_id": "ex07-all_equal_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 check("ex07.all_equal_loss", all_equal_loss_steps)

@@ -16,8 +16,12 @@ def _grading() -> bool:
     return os.environ.get("VIDLEARN_GRADING") == "1"
 
 
-def check(question_id: str, answer) -> None:
-    """Run a question's tests on your function and print what passed, or the first failure and a hint."""
+def check(question_id: str, answer) -> float | None:
+    """Run a question's tests on your function and print what passed, or the first failure and a hint.
+
+    Under nbgrader's autograder it is the cell's test: it raises when the answer earns nothing and
+    returns the points earned (nbgrader's partial credit) otherwise; elsewhere it returns None.
+    """
     if _grading():
         return None
     from vidlearn.grading.feedback import check as _check

@@ -3,13 +3,21 @@
 The student's function runs here, in their own kernel; its outputs go through the same wire
 encoding as in the teacher's grader, and :func:`vidlearn.grading.scoring.score` judges them,
 so ``check`` and ``vidlearn grade`` always agree.
+
+Under nbgrader's autograder (or its validator) ``check`` is an autograder test: it fails the cell
+when the answer earns nothing and otherwise returns the points earned, the cell's value, which
+nbgrader 0.8+ reads as the cell's (partial) score. Anywhere else it only prints, unless
+``VIDLEARN_CHECK_STRICT=1`` asks it to raise on anything short of full marks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 from vidlearn.grading.calls import call_each
+from vidlearn.grading.nbgrader import under_autograder
 from vidlearn.grading.questions import Outcome, get_question
 from vidlearn.grading.scoring import misconception, score
 
@@ -43,13 +51,27 @@ def format_outcome(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def check(question_id: str, answer) -> None:
-    outcome = evaluate(question_id, answer)
+def check(question_id: str, answer) -> float | None:
+    autograder = under_autograder()
+    if autograder:
+        # nbgrader gives a test cell no credit once anything reaches its stderr, a warning from the
+        # student's code included: send it to stdout, where the feedback goes
+        with contextlib.redirect_stderr(sys.stdout):
+            outcome = evaluate(question_id, answer)
+    else:
+        outcome = evaluate(question_id, answer)
     _HINT_STATE[question_id] = (outcome.misconception, 1)
     print(format_outcome(outcome))
+    if autograder:
+        if not outcome.score > 0:
+            # an error in the cell: nbgrader scores the test 0
+            raise AssertionError(f"{question_id}: 0/{outcome.max_score:g} points. {outcome.feedback}")
+        # the cell's value, a single number, is nbgrader's partial credit for it
+        return float(min(outcome.score, outcome.max_score))
     if os.environ.get("VIDLEARN_CHECK_STRICT") == "1" and outcome.score < outcome.max_score:
         # the reference solutions run with this set, so a wrong solution fails the test suite
         raise AssertionError(f"{question_id}: {outcome.feedback}")
+    return None
 
 
 def hint(question_id: str) -> None:

@@ -8,9 +8,14 @@ Solutions hold their answers between nbgrader-style markers::
         ...
         ### END SOLUTION
 
-``build_exercises`` replaces each marked block by ``raise NotImplementedError()`` (at the
-block's indentation) and records the exercise id in the notebook metadata, so the grader
-knows what a submission answers even after a student renames the file.
+``build_exercises`` replaces each marked block by ``# YOUR CODE HERE`` / ``raise NotImplementedError()``
+(at the block's indentation; nbgrader's default code stub, so nbgrader's release of a solution is the
+exercise) and records the exercise id in the notebook metadata, so the grader knows what a submission
+answers even after a student renames the file.
+
+Cells keep their metadata, nbgrader's included (``# %% nbgrader={...}`` in the percent header; the
+scheme is in :mod:`vidlearn.grading.nbgrader`). As nbgrader's ``generate_assignment`` does with its
+default settings, a solution region is refused in a cell not marked ``"solution": true``.
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ def exercise_text(solution: Path) -> str:
     nb = jupytext.read(solution)
     for i, cell in enumerate(nb.cells, start=1):
         if cell.cell_type == "code":
+            if BEGIN in cell.source and not cell.metadata.get("nbgrader", {}).get("solution"):
+                raise ValueError(f'{solution.name}, cell {i}: a solution region in a cell without nbgrader '
+                                 f'metadata "solution": true (nbgrader would refuse it); start the cell with '
+                                 f'# %% nbgrader={{"grade": false, "grade_id": "<exNN>-<name>-answer", '
+                                 f'"locked": false, "schema_version": 3, "solution": true}}')
             cell.source = strip_solutions(cell.source, f"{solution.name}, cell {i}")
         elif BEGIN in cell.source:
             raise ValueError(f"{solution.name}, cell {i}: solution markers belong in code cells")
