@@ -282,6 +282,10 @@ def test_nbgrader_agrees_with_vidlearn_grade_on_the_mistake(nbgrader_course):
 
     root, _, scores, _ = nbgrader_course
     submitted = root / "submitted" / "mistake" / "ps" / (next(p for p in SOLUTIONS if p.name.startswith(NBGRADED)).stem + ".ipynb")
+    # key=None: the public cases, which check() runs in the student's kernel and so under nbgrader. With a
+    # teacher's key the grader draws inputs of its own (for this notebook `vidlearn grade` gave 4.75/9:
+    # the inverted mask passes one of causal_mask's four public cases and none of the drawn ones); the
+    # grade of record comes from there, not from the kernel
     (report,) = grade_submissions([submitted], limits=Limits(timeout=20, memory_mb=2048), key=None)
     assert {grade_id_of(o.question): o.score for o in report.outcomes} == {k: v[0] for k, v in scores["mistake"].items()}
 
