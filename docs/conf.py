@@ -5,7 +5,9 @@ folder's pages, generates the overview (the README's chapter table) and the erra
 runs Sphinx with ``-c docs``: this file configures that tree and is never one of its sources.
 
 Where the course lives (the launch buttons' target) is set in one place, by environment variables
-read below; their defaults are this repository's public home and mybinder.org:
+read below. The repository default is a placeholder (the code cannot know where your copy of the
+course is published): set VIDLEARN_REPOSITORY_URL before publishing, or the Binder and JupyterHub
+buttons point at a repository that may not exist.
 
     VIDLEARN_REPOSITORY_URL     the course's GitHub repository (Binder and nbgitpuller pull it)
     VIDLEARN_REPOSITORY_BRANCH  its branch (default: main)
