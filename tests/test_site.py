@@ -17,8 +17,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from vidlearn import cli
-from vidlearn.site import (MARKER, SiteBuildError, _execution_failure, build_site, check_site, failure_message,
-                           read_percent, readme_chapters)
+from vidlearn.site import (MARKER, SiteBuildError, _execution_failure, build_site, check_site, failing_cells,
+                           failure_message, read_percent, readme_chapters)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,86 @@ def test_check_site_names_every_kind_of_problem(tmp_path, capsys):
     assert check_site(tmp_path / "nowhere", []) == [f"{tmp_path / 'nowhere' / 'index.html'} is missing"]
 
 
+# Each of these in index.html makes a browser fetch from another host (or, <base>, turns every
+# relative load into one): (the markup, the address the problem names).
+ATTACKS = {
+    "style @import": ('<style>@import url("https://fonts.googleapis.com/css?family=X");</style>',
+                      "https://fonts.googleapis.com/css?family=X"),
+    "style @import string": ("<style>@import 'https://fonts.example.org/f.css';</style>",
+                             "https://fonts.example.org/f.css"),
+    "style url()": ("<style>body { background: url(https://img.example.org/bg.png) }</style>",
+                    "https://img.example.org/bg.png"),
+    "style attribute": ('<div style="background:url(\'https://img.example.org/d.png\')">x</div>',
+                        "https://img.example.org/d.png"),
+    "img srcset": ('<img alt="x" src="_static/logo.svg" srcset="_static/logo.svg 1x, https://img.example.org/2x.png 2x">',
+                   "https://img.example.org/2x.png"),
+    "object data": ('<object data="https://cdn.example.org/o.svg"></object>', "https://cdn.example.org/o.svg"),
+    "video poster": ('<video poster="https://cdn.example.org/p.jpg"></video>', "https://cdn.example.org/p.jpg"),
+    "iframe src": ('<iframe src="https://www.youtube.com/embed/x"></iframe>', "https://www.youtube.com/embed/x"),
+    "embed src": ('<embed src="https://cdn.example.org/e.swf">', "https://cdn.example.org/e.swf"),
+    "audio src": ('<audio src="https://cdn.example.org/a.mp3"></audio>', "https://cdn.example.org/a.mp3"),
+    "source src": ('<video><source src="https://cdn.example.org/v.mp4"></video>', "https://cdn.example.org/v.mp4"),
+    "input image": ('<input type="image" src="https://cdn.example.org/b.png">', "https://cdn.example.org/b.png"),
+    "preload": ('<link rel="preload" as="font" href="https://fonts.example.org/f.woff2">',
+                "https://fonts.example.org/f.woff2"),
+    "icon": ('<link rel="icon" href="//cdn.example.org/favicon.ico">', "//cdn.example.org/favicon.ico"),
+    "modulepreload": ('<link rel="modulepreload" href="https://cdn.example.org/m.js">', "https://cdn.example.org/m.js"),
+    "protocol-relative script": ('<script src="//cdn.example.org/s.js"></script>', "//cdn.example.org/s.js"),
+    "script with blanks": ('<script src=" https://cdn.example.org/s.js"></script>', " https://cdn.example.org/s.js"),
+    "inline script import": ('<script type="module">import x from "https://cdn.example.org/m.js";</script>',
+                             "https://cdn.example.org/m.js"),
+}
+
+
+@pytest.mark.parametrize("markup, url", ATTACKS.values(), ids=ATTACKS.keys())
+def test_check_site_finds_every_load_from_outside(tmp_path, markup, url):
+    files = dict(GOOD)
+    files["index.html"] = GOOD["index.html"].replace("</body>", markup + "</body>")
+    assert check_site(_write(tmp_path, files), ["01_one", "02_two"]) == [f"index.html loads {url} from outside the site"]
+
+
+def test_a_base_href_fails_the_check(tmp_path):
+    files = dict(GOOD)
+    files["chapters/02_two.html"] = '<base href="https://cdn.example.org/">' + GOOD["chapters/02_two.html"]
+    assert check_site(_write(tmp_path, files), ["01_one", "02_two"]) == [
+        'chapters/02_two.html has <base href="https://cdn.example.org/">, which redirects every relative address '
+        "to outside the site"]
+
+
+def test_a_script_that_imports_from_outside_fails_the_check(tmp_path):
+    files = dict(GOOD)
+    files["_static/site.js"] = ('import { a } from "./local.js";\nimport {\n  b,\n} from "https://esm.example.org/b.js";\n'
+                                'importScripts("//cdn.example.org/w.js");\n')
+    files["_static/local.js"] = ""
+    assert sorted(check_site(_write(tmp_path, files), ["01_one", "02_two"])) == [
+        "_static/site.js loads //cdn.example.org/w.js from outside the site",
+        "_static/site.js loads https://esm.example.org/b.js from outside the site"]
+
+
+def test_links_the_reader_follows_may_leave_the_site_but_local_ones_may_not(tmp_path):
+    site = tmp_path / "site"
+    (tmp_path / "secret.txt").write_text("on the build machine, not in the site")
+    files = dict(GOOD)
+    files["overview.html"] = GOOD["overview.html"] + (
+        '<a href="https://example.org/read-more">more</a> <a href="mailto:t@example.org">mail</a>'
+        '<a href="../secret.txt">secret</a> <a href="../../../../../../../../etc/passwd">passwd</a>'
+        '<a href="/etc/hostname">host</a>')
+    files["_static/site.css"] = GOOD["_static/site.css"] + " p { background: url(../../secret.txt) }"
+    problems = check_site(_write(site, files), ["01_one", "02_two"])
+    assert sorted(problems) == sorted([
+        "overview.html links ../secret.txt, which leads outside the site",
+        "overview.html links ../../../../../../../../etc/passwd, which leads outside the site",
+        "overview.html links /etc/hostname, which leads outside the site",
+        "_static/site.css links ../../secret.txt, which leads outside the site",
+    ])
+
+
+def test_check_site_reads_a_relative_site_path(tmp_path, monkeypatch):
+    _write(tmp_path / "site", GOOD)
+    monkeypatch.chdir(tmp_path)
+    assert check_site(Path("site"), ["01_one", "02_two"]) == []
+
+
 # ---------------------------------------------------------------- a failing cell, named
 
 BROKEN = '''\
@@ -152,6 +232,62 @@ def test_a_cell_that_cannot_be_found_is_still_reported(tmp_path):
     staged.write_text(BROKEN)
     message = failure_message(staged, _nbclient_report("not this cell"))
     assert message.startswith(f"{staged}: a cell failed: ZeroDivisionError: division by zero")
+
+
+# The reviewer's chapter: the failing assert's code is also cell 3's, which passes.
+SAME_CODE_TWICE = '''\
+# %% [markdown]
+# # Chapter 9
+# %%
+y = 2
+# %%
+assert y == 2, "y changed"
+# %%
+y += 1
+# %%
+assert y == 2, "y changed"
+'''
+
+
+def _assertion_report(count: int | None) -> str:
+    from nbclient.exceptions import CellExecutionError
+
+    tb = ["\x1b[0;31mAssertionError\x1b[0m  Traceback (most recent call last)",
+          (f"Cell \x1b[0;32mIn[{count}], line 1\x1b[0m\n" if count else "") + '----> 1 assert y == 2, "y changed"',
+          "AssertionError: y changed"]
+    msg = {"ename": "AssertionError", "evalue": "y changed", "traceback": tb}
+    return str(CellExecutionError.from_cell_and_msg(new_code_cell('assert y == 2, "y changed"'), msg))
+
+
+def test_the_failing_cell_is_found_by_its_execution_count_not_its_code(tmp_path):
+    staged = tmp_path / "09_same.py"
+    staged.write_text(SAME_CODE_TWICE)
+    cells = read_percent(SAME_CODE_TWICE).cells
+    assert failing_cells(cells, _assertion_report(4)) == [4]
+    assert failing_cells(cells, _assertion_report(2)) == [2]
+    assert failure_message(staged, _assertion_report(4)).startswith(
+        f"{staged}: cell 5 (the '# %%' at line 9) failed: AssertionError: y changed")
+    # no execution count in the traceback: both cells that hold the code are named, neither guessed
+    assert failure_message(staged, _assertion_report(None)).startswith(
+        f"{staged}: one of cell 3 (the '# %%' at line 5), cell 5 (the '# %%' at line 9) (the same code; "
+        "which one is not known) failed: AssertionError: y changed")
+
+
+def test_the_failing_cell_of_a_real_execution_is_named(tmp_path):
+    """nbclient runs the reviewer's chapter in a kernel, as myst-nb does; its error names cell 5."""
+    pytest.importorskip("ipykernel")
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    staged = tmp_path / "09_same.py"
+    staged.write_text(SAME_CODE_TWICE)
+    nb = read_percent(SAME_CODE_TWICE)
+    with pytest.raises(CellExecutionError) as raised:
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert [i for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))] == [4]
+    assert failing_cells(nb.cells, str(raised.value)) == [4]
+    assert failure_message(staged, str(raised.value)).startswith(
+        f"{staged}: cell 5 (the '# %%' at line 9) failed: AssertionError: y changed")
 
 
 # ---------------------------------------------------------------- what the build stages and reads
