@@ -1,13 +1,16 @@
 """The bridge to nbgrader's formgrader: the sandboxed grader's scores and feedback written into an
 nbgrader gradebook through nbgrader's own API, and read back through it.
 
-Four students hand in exercise 1 in nbgrader's collect layout (``submitted/<student>/a1/``): alice
-the reference solution, bob a known mistake, carol the blank exercise, and a student whose folder
-name is HTML with a BiDi override and whose softmax raises an error with HTML and Markdown links in it.
+Five students hand in exercise 1 in nbgrader's collect layout (``submitted/<student>/a1/``): alice
+the reference solution, bob a known mistake, carol the blank exercise, eve@uni.edu (an e-mail
+username, as JupyterHub often has) whose softmax raises an error with HTML and Markdown links in it,
+and a student whose folder name is HTML with a BiDi override: nbgrader would not show that name
+safely, so that submission is refused for the gradebook (never written under a made-up id).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -23,8 +26,8 @@ from nbgrader.api import Gradebook  # nbgrader is in the test extra: without it,
 
 from vidlearn.cli import main
 from vidlearn.grading import inert
-from vidlearn.grading.formgrader import (NOTEBOOKS, FormgraderError, check_nbgrader,
-                                         open_gradebook, safe_name, student_id, write_nbgrader)
+from vidlearn.grading.formgrader import (NOTEBOOKS, FormgraderError, NotInGradebookLayout, check_nbgrader,
+                                         open_gradebook, student_id, student_id_problem, write_nbgrader)
 from vidlearn.grading.gradebook import grade_submissions, write_gradebook
 from vidlearn.grading.nbgrader import test_cell_id as cell_of
 from vidlearn.grading.questions import exercises, questions_for
@@ -42,6 +45,8 @@ NB = "ex01_attention"
 HOSTILE_TEXT = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) **bold**"
 HOSTILE_CELL = f"\n# %%\ndef softmax(x, dim=-1):\n    raise ValueError({HOSTILE_TEXT!r})\n"
 HOSTILE_NAME = "<img src=x onerror=alert(4)>\u202e;rm -rf ~ 'eve'"
+EVE = "eve@uni.edu"
+STUDENTS = ["alice", "bob", "carol", EVE]  # the ids written; HOSTILE_NAME's submission is refused
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,7 @@ def graded(tmp_path_factory):
     exercise = (ROOT / "exercises" / f"{NB}.py").read_text()
     assert STUB in exercise
     texts = {"alice": solution, "bob": exercise.replace(STUB, BOB), "carol": exercise,
-             HOSTILE_NAME: solution + HOSTILE_CELL}
+             EVE: solution + HOSTILE_CELL, HOSTILE_NAME: solution}
     paths = []
     for who, text in texts.items():
         folder = course / "submitted" / who / A
@@ -90,32 +95,41 @@ def test_notebook_names_are_the_course_notebooks():
     assert set(NOTEBOOKS) == set(exercises())
 
 
-def test_student_ids_are_safe_and_stable():
-    assert student_id("/c/submitted/alice/a1/ex01_attention.ipynb", "a1") == ("alice", "alice")
-    assert student_id("/c/bob_ex01.py", "a1") == ("bob_ex01", "bob_ex01")
-    for raw in (HOSTILE_NAME, "..", ".hidden", "-rf", "a\n", "x" * 200, "名前"):
-        sid, got = student_id(f"/c/submitted/{raw}/a1/ex01_attention.py", "a1")
-        assert got == raw and safe_name(sid) and sid != raw
-        assert student_id(f"/c/submitted/{raw}/a1/ex01_attention.py", "a1")[0] == sid  # the same every run
-    assert student_id(f"/c/submitted/{HOSTILE_NAME}/a1/x.py", "a1")[0] != student_id("/c/submitted/x/a1/x.py", "a1")[0]
+def test_the_student_id_is_the_collect_folder_exactly():
+    assert student_id("/c/submitted/alice/a1/ex01_attention.ipynb", "a1") == "alice"
+    for name in (EVE, "al ce", "al_ce-9df66b70", "名前", "-rf", ".hidden", "x" * 128):  # never mapped
+        assert student_id(f"/c/submitted/{name}/a1/ex01_attention.py", "a1") == name
+    for outside in ("/c/bob_ex01.py", "/c/submitted/alice/ex01_attention.py", "/c/submitted/alice/a2/ex01_attention.py"):
+        with pytest.raises(NotInGradebookLayout, match=r"collect layout \.\.\./STUDENT/a1/NOTEBOOK"):
+            student_id(outside, "a1")
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", " alice", "alice ", "al\tce", "a\u202eb", "a\u200bb", "a\x1b[31mb",
+                                  "a\u2028b", "a\\b", "<b>x</b>", 'a"b', "a'b", "a&b", "a`b", "x" * 129, HOSTILE_NAME])
+def test_student_folder_names_nbgrader_could_not_use_are_refused(name):
+    assert student_id_problem(name)
+    if name not in ("", ".", ".."):  # a path cannot have these as a folder name
+        with pytest.raises(NotInGradebookLayout, match="rename the folder") as err:
+            student_id(f"/c/submitted/{name}/a1/ex01_attention.py", "a1")
+        assert inert.text(str(err.value)) == str(err.value)  # reported escaped
 
 
 def test_scores_and_comments_reach_nbgrader(graded):
     course = _fresh_course(graded, "fresh")
     result = write_nbgrader(graded["reports"], course, A)
-    assert result.created == [NB] and not result.skipped
-    assert len(result.written) == 4
-    hostile_id = student_id(graded["paths"][3], A)[0]
-    assert result.renamed == [(result.renamed[0][0], hostile_id)] and "\\u202e" in result.renamed[0][0]
+    assert result.created == [NB] and not result.renamed
+    assert [sid for _, sid, _ in result.written] == STUDENTS
+    [why] = result.skipped  # the hostile folder name: refused, reported escaped
+    assert "control, format or BiDi characters" in why and "\\u202e" in why and "\u202e" not in why
     csv_rows = read_gradebook(graded["csv"])
     questions = questions_for("ex01")
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         assignment = gb.find_assignment(A)
         assert [nb.name for nb in assignment.notebooks] == [NB]
         assert assignment.max_score == sum(q.points for q in questions)
-        assert {s.id for s in gb.students} == {"alice", "bob", "carol", hostile_id}
-        for path, report in zip(graded["paths"], graded["reports"]):
-            sid = student_id(path, A)[0]
+        assert {s.id for s in gb.students} == set(STUDENTS)
+        for path, report in zip(graded["paths"][:4], graded["reports"][:4]):
+            sid = student_id(path, A)
             rows = {r["question"]: float(r["score"]) for r in csv_rows if r["submission"] == inert.csv_cell(str(path))}
             assert set(rows) == {q.id for q in questions}
             for q in questions:
@@ -130,7 +144,7 @@ def test_scores_and_comments_reach_nbgrader(graded):
         sdpa = gb.find_comment(f"ex01-{questions[1].name}-answer", NB, A, "bob").auto_comment
         assert "divides by d_k" in sdpa and "/ 4 points" in sdpa
         # the student's error text reaches formgrader and generate_feedback's HTML only as text
-        comment = gb.find_comment("ex01-softmax-answer", NB, A, hostile_id).auto_comment
+        comment = gb.find_comment("ex01-softmax-answer", NB, A, EVE).auto_comment
         assert "alert(1)" in comment and len(comment) <= 4000
         html = markdown2html(comment)
         for bad in ("<script", "<img", "<a ", "href", "<strong>bold"):
@@ -211,15 +225,95 @@ def test_a_course_folder_without_a_gradebook_is_refused(graded, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "gradebook.db").write_text("not a database")
-    with pytest.raises(FormgraderError, match="cannot open"):
+    with pytest.raises(FormgraderError, match="cannot open .* not an SQLite database"):
         write_nbgrader(graded["reports"], bad, A)
+
+
+def _foreign(db: Path) -> None:
+    with sqlite3.connect(db) as con:
+        con.execute("create table things (id integer primary key, name text)")
+        con.execute("insert into things (name) values ('kept')")
+    con.close()
+
+
+@pytest.mark.parametrize("kind, why", [("empty", "it is empty"), ("foreign", "not an nbgrader gradebook"),
+                                       ("partial", "lacks the tables alembic_version")])
+def test_an_empty_or_foreign_database_is_refused_and_left_as_it_was(graded, tmp_path, kind, why):
+    db = tmp_path / "gradebook.db"
+    if kind == "empty":
+        db.write_bytes(b"")
+    elif kind == "foreign":
+        _foreign(db)
+    else:  # nbgrader's tables, but not the alembic_version nbgrader adds: not a gradebook nbgrader made
+        shutil.copyfile(graded["empty"], db)
+        with sqlite3.connect(db) as con:
+            con.execute("drop table alembic_version")
+        con.close()
+    before = db.read_bytes()
+    for attempt in (lambda: check_nbgrader(tmp_path, A, ["ex01"]), lambda: write_nbgrader(graded["reports"], tmp_path, A)):
+        with pytest.raises(FormgraderError, match=why):
+            attempt()
+        assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradebook.db"]  # no journal either
+
+
+def test_a_symlinked_gradebook_is_refused(graded, tmp_path):
+    course = _fresh_course(graded, "symlinked")
+    (tmp_path / "gradebook.db").symlink_to(course / "gradebook.db")
+    for attempt in (lambda: check_nbgrader(tmp_path, A), lambda: write_nbgrader(graded["reports"], tmp_path, A)):
+        with pytest.raises(FormgraderError, match="symbolic link"):
+            attempt()
+    (tmp_path / "gradebook.db").unlink()
+    (tmp_path / "gradebook.db").symlink_to(tmp_path / "nowhere.db")  # dangling: nothing made through it
+    with pytest.raises(FormgraderError, match="symbolic link"):
+        write_nbgrader(graded["reports"], tmp_path, A)
+    assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_two_students_with_the_same_file_name_stay_apart_across_runs(graded):
+    course = _fresh_course(graded, "same-stem")
+    alice, bob = graded["reports"][:2]
+    assert Path(alice.submission).name == Path(bob.submission).name == f"{NB}.py"
+    for report in (alice, bob):  # one run each
+        assert [sid for _, sid, _ in write_nbgrader([report], course, A).written] == [Path(report.submission).parts[-3]]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert {s.id for s in gb.students} == {"alice", "bob"}
+        assert gb.find_submission(A, "alice").score == pytest.approx(alice.score)
+        assert gb.find_submission(A, "bob").score == pytest.approx(bob.score)
+        assert bob.score < alice.score
+
+
+def test_a_folder_named_like_a_former_mapped_id_is_its_own_student(graded):
+    course = _fresh_course(graded, "former-mapped")
+    alice, bob = graded["reports"][:2]
+    reports = [dataclasses.replace(alice, submission=str(course / "submitted" / "al ce" / A / f"{NB}.py")),
+               dataclasses.replace(bob, submission=str(course / "submitted" / "al_ce-9df66b70" / A / f"{NB}.py"))]
+    result = write_nbgrader(reports, course, A)
+    assert [sid for _, sid, _ in result.written] == ["al ce", "al_ce-9df66b70"] and not result.skipped
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission(A, "al ce").score == pytest.approx(alice.score)
+        assert gb.find_submission(A, "al_ce-9df66b70").score == pytest.approx(bob.score)
+
+
+def test_a_submission_outside_the_collect_layout_is_not_written(graded):
+    course = _fresh_course(graded, "outside")
+    alice = graded["reports"][0]
+    loose = dataclasses.replace(alice, submission=str(graded["tmp"] / f"{NB}.py"))
+    result = write_nbgrader([loose], course, A)
+    assert result.written == [] and "collect layout .../STUDENT/a1/NOTEBOOK" in result.skipped[0]
+    mistyped = write_nbgrader(graded["reports"], course, "a2")  # the README's layout, ASSIGNMENT mistyped
+    assert mistyped.written == [] and len(mistyped.skipped) == len(graded["reports"])
+    assert all('not "a2"' in why for why in mistyped.skipped)
+    assert _counts(course / "gradebook.db")["student"] == 0
 
 
 def test_one_student_twice_in_a_batch_is_written_for_neither(graded):
     course = _fresh_course(graded, "twice")
-    reports = [graded["reports"][0], graded["reports"][0]]
-    result = write_nbgrader(reports, course, A)
-    assert result.written == [] and len(result.skipped) == 2 and "more than one" in result.skipped[0]
+    alice = graded["reports"][0]
+    elsewhere = dataclasses.replace(alice, submission=str(graded["tmp"] / "other" / "alice" / A / f"{NB}.py"))
+    for reports in ([alice, alice], [alice, elsewhere]):
+        result = write_nbgrader(reports, course, A)
+        assert result.written == [] and len(result.skipped) == 2 and "more than one" in result.skipped[0]
 
 
 def test_an_assignment_made_by_nbgrader_generate_assignment_takes_our_grades(graded):
@@ -247,20 +341,26 @@ def test_an_assignment_made_by_nbgrader_generate_assignment_takes_our_grades(gra
 
 def test_vidlearn_grade_nbgrader_fills_the_gradebook(graded, capsys):
     course = graded["tmp"] / "cli"
-    folder = course / "submitted" / HOSTILE_NAME / A
-    folder.mkdir(parents=True)
-    shutil.copy(graded["paths"][0], folder / f"{NB}.py")
+    files = []
+    for name in (EVE, HOSTILE_NAME, None):  # None: a file outside the collect layout
+        folder = course / "submitted" / name / A if name else course / "loose"
+        folder.mkdir(parents=True)
+        shutil.copy(graded["paths"][0], folder / f"{NB}.py")
+        files.append(str(folder / f"{NB}.py"))
     out = graded["tmp"] / "cli.csv"
     sandbox = [] if bwrap_available() else ["--no-sandbox"]
-    rc = main(["grade", "--out", str(out), "--quiet", *sandbox, "--nbgrader", str(course), A, "--",
-               str(folder / f"{NB}.py")])
+    rc = main(["grade", "--out", str(out), "--quiet", *sandbox, "--nbgrader", str(course), A, "--", *files])
     err = capsys.readouterr().err
     assert rc == 0, err
-    sid = student_id(folder / f"{NB}.py", A)[0]
-    assert f"written as {sid}" in err and "\\u202e" in err and "\u202e" not in err
+    assert err.count("not written") == 2 and "\\u202e" in err and "\u202e" not in err
+    assert f"collect layout .../STUDENT/{A}/NOTEBOOK" in err
+    rows = read_gradebook(out)
+    assert {r["submission"] for r in rows} == {inert.csv_cell(f) for f in files}  # all three in the CSV
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        submission = gb.find_submission(A, sid)
-        assert submission.score == submission.max_score == sum(float(r["score"]) for r in read_gradebook(out))
+        assert [s.id for s in gb.students] == [EVE]
+        submission = gb.find_submission(A, EVE)
+        assert submission.score == submission.max_score == sum(float(r["score"]) for r in rows
+                                                               if r["submission"] == inert.csv_cell(files[0]))
 
 
 def test_vidlearn_grade_nbgrader_refuses_before_grading(graded, capsys):

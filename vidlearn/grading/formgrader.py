@@ -13,10 +13,14 @@ What is written, per submission:
   (``ex07-symmetric_info_nce``) with the question's points as ``max_score``, and the answer cell
   (``ex07-symmetric_info_nce-answer``, the solution cell the release carries) that holds our comment.
   An existing notebook must carry exactly our test cells with our points, or nothing is written;
-* the **student**: from nbgrader's collect layout ``<student>/<ASSIGNMENT>/<notebook>`` when the
-  file sits there, else the file's stem. Ids are letters, digits, ``.``, ``_`` and ``-`` (they
-  become folder names, URLs and HTML in nbgrader); any other name is mapped to a safe one with a hash
-  of the original (``al_ce-1a2b3c4d``), and the mapping is reported;
+* the **student**: exactly the folder name above ``<ASSIGNMENT>/`` in nbgrader's collect layout
+  ``.../<student>/<ASSIGNMENT>/<notebook>`` (``submitted/alice@uni.edu/a1/ex01_attention.ipynb`` is
+  ``alice@uni.edu``), never guessed and never mapped. A submission outside that layout (the folder
+  it sits in is not named ``ASSIGNMENT``) is not written to the gradebook, nor is one whose student
+  folder nbgrader could not have made or that is unsafe to show (:func:`student_id_problem`: empty,
+  ``.``/``..``, leading or trailing whitespace, control, format or BiDi characters, path separators,
+  HTML's ``<>&"'`` and backtick, over 128 characters); each is reported with the reason (it is still in the CSV).
+  Two submissions of one notebook by one student in a batch are written for neither;
 * the **submission** and, per test cell, the **grade**: our score is the **auto_score** (what
   formgrader shows as the autograded score) with ``needs_manual_grade`` false. ``manual_score`` is
   the teacher's: it is never written, so an override made in formgrader survives a re-run (and, as
@@ -36,18 +40,21 @@ the cells of a notebook that has submissions.
 
 Re-running updates the same rows (nbgrader's ``find_*``/``update_or_create_*``), never duplicates them.
 Everything is checked before anything is written: an unsafe assignment name, a course folder without
-a gradebook that cannot be made, or an existing notebook whose cells disagree with ours is refused by
+a gradebook that cannot be made, a ``gradebook.db`` that is a symlink, not a file, empty, not SQLite
+or not nbgrader's (inspected read-only, before nbgrader's API, which adds its tables to any SQLite
+file, opens it), or an existing notebook whose cells disagree with ours is refused by
 :class:`FormgraderError`, naming the problem.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
+import sqlite3
 import sys
+import urllib.parse
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,7 +64,7 @@ from vidlearn.grading import inert
 from vidlearn.grading.nbgrader import question_of, test_cell_id
 
 __all__ = ["FormgraderError", "NbgraderResult", "NOTEBOOKS", "write_nbgrader", "check_nbgrader", "open_gradebook", "student_id",
-           "safe_name", "answer_cell_id", "comment_text", "gradebook_path"]
+           "student_id_problem", "NotInGradebookLayout", "safe_name", "answer_cell_id", "comment_text", "gradebook_path"]
 
 # The exercises' notebook file stems (nbgrader names a notebook by its file stem);
 # tests/test_formgrader.py checks them against solutions/.
@@ -70,7 +77,13 @@ NOTEBOOKS = {
     "ex06": "ex06_cross_modal",
     "ex07": "ex07_contrastive",
 }
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # assignment names (ours to choose)
+MAX_STUDENT_ID = 128  # characters of a student folder name
+_STUDENT_UNSAFE = set("/\\<>&\"'`")  # path separators; HTML (formgrader builds pages and URLs from ids)
+# nbgrader's gradebook tables (nbgrader/api.py, 0.9.6) and the alembic_version table it adds
+GRADEBOOK_TABLES = frozenset({"alembic_version", "assignment", "notebook", "base_cell", "grade_cells", "solution_cells",
+                              "task_cells", "source_cell", "student", "submitted_assignment", "submitted_notebook",
+                              "grade", "comment", "course"})
 MAX_FEEDBACK = 1500  # characters of one question's feedback in a comment
 MAX_NOTES = 5  # submission notes in the first question's comment
 MAX_COMMENT = 4000  # characters of one comment, all in
@@ -88,28 +101,55 @@ class NbgraderResult:
     gradebook: Path
     assignment: str
     written: list[tuple[str, str, str]] = field(default_factory=list)  # (submission, student id, notebook)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (original name, student id)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # always empty: ids are never mapped (kept for callers)
     skipped: list[str] = field(default_factory=list)  # why a submission was not written (inert text)
     created: list[str] = field(default_factory=list)  # notebooks we created in the gradebook
 
 
 def safe_name(name: str) -> bool:
-    """Whether ``name`` can be an nbgrader assignment or student id as it is."""
+    """Whether ``name`` is safe as an nbgrader assignment name (student ids: :func:`student_id_problem`)."""
     return isinstance(name, str) and bool(_SAFE.fullmatch(name)) and ".." not in name
 
 
-def _mapped(raw: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", raw).replace("..", "_").strip("._-")[:40] or "student"
-    return f"{stem}-{hashlib.sha256(raw.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+class NotInGradebookLayout(ValueError):
+    """A submission whose student the gradebook cannot be told: the message says why (inert text)."""
 
 
-def student_id(submission: str | Path, assignment: str) -> tuple[str, str]:
-    """``(student id, the name it came from)`` of a submission: the folder above ``<ASSIGNMENT>/`` in
-    nbgrader's collect layout (``submitted/<student>/<assignment>/<notebook>.ipynb``), else the file's
-    stem. A name that is not safe as it is maps to a safe one carrying a hash of the original."""
-    path = Path(submission)
-    raw = path.parent.parent.name if path.parent.name == assignment and path.parent.parent.name else path.stem
-    return (raw if safe_name(raw) else _mapped(raw)), raw
+def student_id_problem(name: str) -> str | None:
+    """Why the folder name ``name`` cannot be an nbgrader student id as it is (``None``: it can).
+    nbgrader takes a student id as the folder's name with surrounding whitespace stripped; an id must
+    also be safe to show in formgrader's pages and URLs and in a terminal."""
+    if not name:
+        return "the student folder name is empty"
+    if name in (".", ".."):
+        return "the student folder name is . or .."
+    if name != name.strip():
+        return "the student folder name has leading or trailing whitespace (nbgrader would strip it)"
+    if len(name) > MAX_STUDENT_ID:
+        return f"the student folder name is longer than {MAX_STUDENT_ID} characters"
+    if inert.text(name) != name:  # what inert would escape: Cc, Cf (BiDi overrides, zero-width), Zl, Zp, ...
+        return "the student folder name has control, format or BiDi characters"
+    if any(c in _STUDENT_UNSAFE for c in name):
+        return "the student folder name has a path separator or one of the HTML characters < > & \" ' `"
+    return None
+
+
+def student_id(submission: str | Path, assignment: str) -> str:
+    """The student id of a submission: exactly the name of the folder above ``<ASSIGNMENT>/`` in
+    nbgrader's collect layout ``.../<student>/<ASSIGNMENT>/<notebook>``. Raises
+    :class:`NotInGradebookLayout` (naming the expected layout or the problem with the name) for a file
+    outside that layout or a folder name that cannot be an id; nothing is guessed or mapped."""
+    path = Path(submission).absolute()
+    if path.parent.name != assignment:
+        raise NotInGradebookLayout(
+            f"not in nbgrader's collect layout .../STUDENT/{assignment}/NOTEBOOK (it is in a folder named "
+            f'"{inert.text(path.parent.name, 80)}", not "{assignment}"), so it has no student id')
+    name = path.parent.parent.name
+    problem = student_id_problem(name)
+    if problem:
+        raise NotInGradebookLayout(f'{problem} ("{inert.text(name, 200)}"), so it is not a student id nbgrader '
+                                   "would use; rename the folder")
+    return name
 
 
 def answer_cell_id(question) -> str:
@@ -155,6 +195,8 @@ def open_gradebook(course_dir: Path, create: bool):
     if not course_dir.is_dir():
         raise FormgraderError(f"the nbgrader course folder {inert.text(course_dir)} does not exist")
     db = gradebook_path(course_dir)
+    if db.is_symlink():
+        raise FormgraderError(f"{inert.text(db)} is a symbolic link; use the gradebook file itself")
     if not db.exists():
         if not create:
             return None
@@ -163,6 +205,8 @@ def open_gradebook(course_dir: Path, create: bool):
                                   "(the folder is not writable)")
     elif not db.is_file():
         raise FormgraderError(f"{inert.text(db)} is not a file")
+    else:
+        _inspect_gradebook(db)  # read-only, before nbgrader's Gradebook adds its tables to whatever is there
     try:
         from nbgrader.api import Gradebook
     except ImportError:
@@ -175,6 +219,28 @@ def open_gradebook(course_dir: Path, create: bool):
     except Exception as err:
         raise FormgraderError(f"cannot open {inert.text(db)} as an nbgrader gradebook "
                               f"({type(err).__name__}: {inert.text(err, 200)})") from None
+
+
+def _inspect_gradebook(db: Path) -> None:
+    """Refuse an existing ``gradebook.db`` that is not nbgrader's, having opened it read-only."""
+    uri = f"file:{urllib.parse.quote(str(db.resolve()))}?mode=ro"
+    why = None
+    try:
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            tables = {row[0] for row in con.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as err:
+        why = f"not an SQLite database: {inert.text(err, 200)}"
+    else:
+        if not tables:
+            why = "it is empty (no tables); delete it to have a new gradebook made"
+        elif GRADEBOOK_TABLES - tables:
+            why = ("it is not an nbgrader gradebook (it lacks the tables "
+                   + ", ".join(sorted(GRADEBOOK_TABLES - tables)) + ")")
+    if why:
+        raise FormgraderError(f"cannot open {inert.text(db)} as an nbgrader gradebook: {why}; nothing was written")
 
 
 @contextlib.contextmanager
@@ -314,19 +380,23 @@ def write_nbgrader(reports, course_dir: Path, assignment: str) -> NbgraderResult
             if r.exercise not in NOTEBOOKS:
                 result.skipped.append(f"{inert.text(r.submission, 200)}: not graded as an exercise of the course")
                 continue
-            sid, raw = student_id(r.submission, assignment)
-            plan.append((r, sid, raw, _our_notebook(gb, assignment, r.exercise)))
+            try:
+                sid = student_id(r.submission, assignment)
+            except NotInGradebookLayout as err:
+                result.skipped.append(f"{inert.text(r.submission, 200)}: {err}")
+                continue
+            plan.append((r, sid, _our_notebook(gb, assignment, r.exercise)))
         problems = [p for e in sorted({r.exercise for r, *_ in plan}) for p in _disagreements(gb, assignment, e)]
         if problems:
             raise FormgraderError("the gradebook's assignment disagrees with the course, nothing written: "
                                   + "; ".join(problems))
-        twice = Counter((sid, nb) for _, sid, _, nb in plan)
-        for r, sid, raw, nb in plan:
+        twice = Counter((sid, nb) for _, sid, nb in plan)
+        for r, sid, nb in plan:
             if twice[(sid, nb)] > 1:
-                result.skipped.append(f"{inert.text(r.submission, 200)}: student {sid} has more than one "
-                                      f"submission of {nb} in this batch; none of them was written")
-        plan = [p for p in plan if twice[(p[1], p[3])] == 1]
-        for r, sid, raw, _ in plan:
+                result.skipped.append(f"{inert.text(r.submission, 200)}: student {inert.text(sid)} has more than "
+                                      f"one submission of {nb} in this batch; none of them was written")
+        plan = [p for p in plan if twice[(p[1], p[2])] == 1]
+        for r, sid, _ in plan:
             name, created = _ensure_notebook(gb, assignment, r.exercise)
             if created:
                 result.created.append(name)
@@ -351,6 +421,4 @@ def write_nbgrader(reports, course_dir: Path, assignment: str) -> NbgraderResult
                 comments[cell].auto_comment = _bounded("\n\n---\n\n".join(parts))
             gb.db.commit()
             result.written.append((r.submission, sid, name))
-            if sid != raw:
-                result.renamed.append((inert.text(raw, 200), sid))
     return result
