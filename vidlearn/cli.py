@@ -147,9 +147,6 @@ def _grade(args) -> int:
             return 2
         for why in nb.skipped:
             print(f"vidlearn grade: --nbgrader: not written: {why}", file=sys.stderr)
-        for raw, sid in nb.renamed:
-            print(f"vidlearn grade: --nbgrader: {raw} is not a safe nbgrader student id; written as {sid}",
-                  file=sys.stderr)
         wrote.append(f"{nb.gradebook} ({len(nb.written)} submissions as nbgrader assignment {nb.assignment})")
     total = sum(r.seconds for r in reports)
     from vidlearn.grading.questions import questions_for

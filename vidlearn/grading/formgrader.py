@@ -101,7 +101,6 @@ class NbgraderResult:
     gradebook: Path
     assignment: str
     written: list[tuple[str, str, str]] = field(default_factory=list)  # (submission, student id, notebook)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # always empty: ids are never mapped (kept for callers)
     skipped: list[str] = field(default_factory=list)  # why a submission was not written (inert text)
     created: list[str] = field(default_factory=list)  # notebooks we created in the gradebook
 
