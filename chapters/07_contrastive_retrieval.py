@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from vidlearn import derivations
-from vidlearn.contrastive import symmetric_info_nce
+from vidlearn.contrastive import similarity_logits, symmetric_info_nce
 from vidlearn.data import MovingShapesConfig, generate
 from vidlearn.derive import check_identity
 from vidlearn.dual_encoder import (
@@ -342,12 +342,18 @@ for name, x, y, marker in (
     ("VideoBERT alignment head", cost[180][2] / Q, rows["text→video recall@1"][1], "^"),
 ):
     ax.scatter(x, y, marker=marker, s=60, label=name)
-ax.axhline(rows["text→video recall@1"][2], color="gray", ls=":", label="chance")
-ax.set_xscale("log")
-ax.set_xlabel("MACs per text query over M = 180 clips")
-ax.set_ylabel("text→video recall@1")
-ax.set_ylim(0, 1.05)
-ax.legend(fontsize=8)
+
+
+def recall_cost_axes(ax):  # chance, log cost axis, labels: shared with §7's plot
+    ax.axhline(rows["text→video recall@1"][2], color="gray", ls=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per text query over M = 180 clips")
+    ax.set_ylabel("text→video recall@1")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+
+
+recall_cost_axes(ax)
 plt.show()
 
 # %% [markdown]
@@ -370,7 +376,7 @@ plt.show()
 from vidlearn.rerank import rerank
 
 with torch.no_grad():
-    first_stage = dual.encode_text(q_ids, q_mask) @ gallery.T / dual.temperature  # (18, 180), indexed gallery
+    first_stage = similarity_logits(dual.encode_text(q_ids, q_mask), gallery, dual.temperature)  # (18, 180), indexed
 
 
 def joint_scores(q, items):  # VideoBERT's alignment logit of query q with each shortlisted clip: k joint passes
@@ -415,12 +421,7 @@ ax.plot([m / Q for *_, m in reranked.values()], [r1 for r1, *_ in reranked.value
 for k, (r1, _, macs) in reranked.items():
     ax.annotate(f"k={k}", (macs / Q, r1), textcoords="offset points", xytext=(4, -12), fontsize=7)
 ax.scatter([query_side / Q], [dual_first], marker="s", s=60, color="C1", label="dual encoder alone (indexed)", zorder=3)
-ax.axhline(rows["text→video recall@1"][2], color="gray", ls=":", label="chance")
-ax.set_xscale("log")
-ax.set_xlabel("MACs per text query over M = 180 clips")
-ax.set_ylabel("text→video recall@1")
-ax.set_ylim(0, 1.05)
-ax.legend(fontsize=8)
+recall_cost_axes(ax)
 plt.show()
 
 # %% [markdown]

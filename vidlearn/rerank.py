@@ -37,11 +37,16 @@ def shortlist(scores: torch.Tensor, k: int) -> torch.Tensor:
     Ties go to the lower index (stable sort), the same rule as
     :func:`vidlearn.videobert.recall_at_k`, so the shortlist is the top ``k`` that recall@k counts.
     """
+    return _ranking(scores, k)[:, :k]  # (Q, k)
+
+
+def _ranking(scores, k: int) -> torch.Tensor:
+    """Every item of each query, best first ``(Q, M)``, after checking ``scores`` and ``k``."""
     scores = _check_scores(scores)
     check_int(k, "k")
     if k > scores.shape[1]:
         raise ValueError(f"k={k} is longer than the {scores.shape[1]} items to choose from")
-    return scores.argsort(dim=1, descending=True, stable=True)[:, :k]  # (Q, k)
+    return scores.argsort(dim=1, descending=True, stable=True)  # (Q, M)
 
 
 def rerank(first: torch.Tensor, k: int, score_pairs: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -59,12 +64,11 @@ def rerank(first: torch.Tensor, k: int, score_pairs: Callable[[int, torch.Tensor
     if not callable(score_pairs):
         raise ValueError(f"score_pairs must be callable (query index, items (k,)) -> scores (k,), got "
                          f"{type(score_pairs).__name__}")
-    first = _check_scores(first)
-    Q, M = first.shape
-    top = shortlist(first, k)  # (Q, k)
-    order = first.argsort(dim=1, descending=True, stable=True)  # (Q, M): the first stage's ranking
+    order = _ranking(first, k)  # (Q, M): the first stage's ranking, re-ordered in place below
+    Q, M = order.shape
+    top = order[:, :k].clone()  # (Q, k): the shortlist, kept apart from the rows being rewritten
     for q in range(Q):
-        second = score_pairs(q, top[q].clone())
+        second = score_pairs(q, top[q].clone())  # a copy: the callee may not edit our shortlist
         if not isinstance(second, torch.Tensor) or second.shape != (k,) or not second.dtype.is_floating_point:
             raise ValueError(f"score_pairs must return a floating-point tensor of shape ({k},) for query {q}, got "
                              f"{getattr(second, 'dtype', type(second).__name__)} "
