@@ -14,7 +14,6 @@ Scheme (py:percent cell headers, ``# %% nbgrader={...}``, kept by ``vidlearn bui
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
 import sys
@@ -26,6 +25,7 @@ import jupytext
 import nbformat
 import pytest
 
+from vidlearn.grading.formgrader import _alembic_on_path
 from vidlearn.grading.nbgrader import question_of
 from vidlearn.grading.nbgrader import test_cell_id as grade_id_of  # not collected as a test
 from vidlearn.grading.notebooks import BEGIN
@@ -222,9 +222,7 @@ def nbgrader_course(tmp_path_factory):
     # nothing else: ClearSolutions keeps enforce_metadata and its default code stub, which is what
     # build-exercises writes
     times = {}
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + old_path  # nbgrader runs `alembic`
-    try:
+    with _alembic_on_path():  # nbgrader runs `alembic`, installed beside this Python
         api = NbGraderAPI(config=config)
         t = time.perf_counter()
         result = api.generate_assignment("ps")
@@ -240,8 +238,6 @@ def nbgrader_course(tmp_path_factory):
             result = api.autograde("ps", student)
             times[f"autograde {student}"] = time.perf_counter() - t
             assert result["success"], result.get("log")
-    finally:
-        os.environ["PATH"] = old_path
     scores = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in submissions:
